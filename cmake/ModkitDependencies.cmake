@@ -1,0 +1,16 @@
+# Finds every dependency of the modkit build (all from Debian packages).
+find_package(Boost 1.81 REQUIRED COMPONENTS filesystem)
+find_package(Torch REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_path(MODKIT_DLPACK_INCLUDE_DIR dlpack/dlpack.h REQUIRED)
+if(MODKIT_BUILD_TESTS)
+  find_package(doctest REQUIRED)
+endif()
+if(MODKIT_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
+# The LibTorch version plugins are checked against (their descriptor's fingerprint).
+set(MODKIT_TORCH_VERSION "${Torch_VERSION}")

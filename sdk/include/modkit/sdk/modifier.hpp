@@ -1,0 +1,119 @@
+// The base class plugin modifiers derive from, and views of the state and events they receive.
+#pragma once
+
+#include <modkit/modkit.h>
+#include <modkit/sdk/error.hpp>
+#include <modkit/sdk/params.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace modkit::sdk {
+
+/// Event types, as llmcompressor's EventType.
+enum class EventType : uint32_t {
+  BatchStart = MODKIT_EVENT_BATCH_START,
+  LossCalculated = MODKIT_EVENT_LOSS_CALCULATED,
+  OptimPreStep = MODKIT_EVENT_OPTIM_PRE_STEP,
+  OptimPostStep = MODKIT_EVENT_OPTIM_POST_STEP,
+  BatchEnd = MODKIT_EVENT_BATCH_END,
+  CalibrationStart = MODKIT_EVENT_CALIBRATION_START,
+  SequentialEpochEnd = MODKIT_EVENT_SEQUENTIAL_EPOCH_END,
+  CalibrationEnd = MODKIT_EVENT_CALIBRATION_END,
+};
+
+/// A view of one event (borrowed for the callback).
+class Event {
+ public:
+  explicit Event(const modkit_event& e) : e_(e) {}
+  EventType type() const { return static_cast<EventType>(e_.type); }
+  int64_t global_step() const { return e_.global_step; }
+  int64_t global_batch() const { return e_.global_batch; }
+  /// The step, or the fractional epoch when the schedule is epoch based.
+  double current_index() const { return e_.current_index; }
+  double loss() const { return e_.loss; }
+  /// SEQUENTIAL_EPOCH_END: the modules just calibrated.
+  std::vector<std::string> modules() const {
+    return std::vector<std::string>(e_.modules, e_.modules + e_.module_count);
+  }
+  const modkit_event& raw() const { return e_; }
+
+ private:
+  const modkit_event& e_;
+};
+
+/// A module of the host's model.
+struct ModuleRef {
+  std::string name;
+  std::string class_name;
+};
+
+/// A view of the session state (borrowed for the callback).
+class State {
+ public:
+  explicit State(const modkit_state& s) : s_(s) {}
+  const modkit_host& host() const { return *s_.host; }
+  modkit_model* model() const { return s_.model; }
+  bool has_model() const { return s_.model != nullptr; }
+  int rank() const { return s_.rank; }
+  int world_size() const { return s_.world_size; }
+  const modkit_state& raw() const { return s_; }
+
+  /// The modules matched by llmcompressor-style targets (class name, exact
+  /// name or "re:<regex>"), minus those matched by `ignore`, in model order.
+  std::vector<ModuleRef> match(const std::vector<std::string>& targets,
+                               const std::vector<std::string>& ignore = {}) const {
+    require_model();
+    std::vector<const char*> t, i;
+    for (const auto& s : targets) t.push_back(s.c_str());
+    for (const auto& s : ignore) i.push_back(s.c_str());
+    std::vector<ModuleRef> out;
+    modkit_error* err = nullptr;
+    auto fn = require_service(host().model_match, "model_match");
+    modkit_status st = fn(
+        &host(), s_.model, t.data(), t.size(), i.data(), i.size(),
+        [](void* user, const modkit_module_info* m) {
+          static_cast<std::vector<ModuleRef>*>(user)->push_back({m->name, m->class_name});
+        },
+        &out, &err);
+    check(host(), st, err);
+    return out;
+  }
+
+  /// Logs through the host.
+  void log(int32_t level, const std::string& source, const std::string& message) const {
+    if (host().log != nullptr) host().log(&host(), level, source.c_str(), message.c_str());
+  }
+
+ private:
+  void require_model() const {
+    if (s_.model == nullptr) {
+      throw Error(MODKIT_ERROR_FAILED_PRECONDITION, "the session has no model");
+    }
+  }
+  const modkit_state& s_;
+};
+
+/// Base class of plugin modifiers. The host drives the lifecycle (initialize,
+/// start, update, end, finalize) with llmcompressor's rules; a modifier only
+/// implements the callbacks. Any callback may throw (Error for a clear status):
+/// the export trampolines turn it into an ABI error.
+class Modifier {
+ public:
+  virtual ~Modifier() = default;
+
+  /// Returns true when initialized (llmcompressor's on_initialize).
+  virtual bool on_initialize(State& state) = 0;
+  /// Returns true when finalized.
+  virtual bool on_finalize(State& state) {
+    (void)state;
+    return true;
+  }
+  virtual void on_start(State& state, const Event& event) { (void)state, (void)event; }
+  virtual void on_update(State& state, const Event& event) { (void)state, (void)event; }
+  virtual void on_end(State& state, const Event& event) { (void)state, (void)event; }
+  virtual void on_event(State& state, const Event& event) { (void)state, (void)event; }
+};
+
+}  // namespace modkit::sdk

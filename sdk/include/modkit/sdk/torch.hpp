@@ -1,0 +1,65 @@
+// LibTorch helpers for plugins: model tensors as torch::Tensor (zero-copy through DLPack).
+#pragma once
+
+#include <ATen/DLConvertor.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <modkit/sdk/error.hpp>
+#include <modkit/sdk/modifier.hpp>
+
+#include <string>
+#include <vector>
+
+namespace modkit::sdk {
+namespace detail {
+/// Chosen over the variadic fallback in export.hpp: records the LibTorch
+/// version in the descriptor's fingerprint.
+constexpr const char* torch_version(int) { return TORCH_VERSION; }
+}  // namespace detail
+
+/// A zero-copy view of a module's parameter or buffer: in-place writes change the model.
+inline torch::Tensor get_tensor(const State& state, const std::string& module,
+                                const std::string& name) {
+  const modkit_host& host = state.host();
+  DLManagedTensor* dl = nullptr;
+  modkit_error* err = nullptr;
+  check(host, require_service(host.tensor_get, "tensor_get")(&host, state.model(), module.c_str(),
+                                                             name.c_str(), &dl, &err),
+        err);
+  return at::fromDLPack(dl);  // takes ownership: the deleter runs when the tensor dies
+}
+
+/// Copies `value` into a module's tensor, or adds/replaces it (MODKIT_TENSOR_SET_* flags).
+inline void set_tensor(const State& state, const std::string& module, const std::string& name,
+                       const torch::Tensor& value, uint32_t flags = 0) {
+  const modkit_host& host = state.host();
+  DLManagedTensor* dl = at::toDLPack(value.contiguous());
+  modkit_error* err = nullptr;
+  modkit_status st = require_service(host.tensor_set, "tensor_set")(
+      &host, state.model(), module.c_str(), name.c_str(), dl, flags, &err);
+  dl->deleter(dl);
+  check(host, st, err);
+}
+
+/// True when the module owns a parameter or buffer called `name`.
+inline bool has_tensor(const State& state, const std::string& module, const std::string& name) {
+  const modkit_host& host = state.host();
+  struct Search {
+    const std::string* name;
+    bool found = false;
+  } search{&name};
+  modkit_error* err = nullptr;
+  check(host,
+        require_service(host.tensor_list, "tensor_list")(
+            &host, state.model(), module.c_str(),
+            [](void* user, const char* n, uint32_t) {
+              auto* s = static_cast<Search*>(user);
+              if (*s->name == n) s->found = true;
+            },
+            &search, &err),
+        err);
+  return search.found;
+}
+
+}  // namespace modkit::sdk
