@@ -36,3 +36,14 @@ class PluginError : public Error {
 };
 
 }  // namespace modkit
+
+namespace modkit {
+
+/// A modifier type exists but its plugin failed to load or validate; the
+/// message is the recorded load error.
+class LoadError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
+}  // namespace modkit

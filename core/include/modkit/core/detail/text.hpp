@@ -1,0 +1,23 @@
+// Small text helpers for messages: closest names, joined lists.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace modkit::detail {
+
+/// Edit distance between two strings (case-insensitive).
+size_t edit_distance(const std::string& a, const std::string& b);
+
+/// Up to `limit` candidates close to `name`, closest first (ties in input order).
+std::vector<std::string> closest_names(const std::string& name,
+                                       const std::vector<std::string>& candidates,
+                                       size_t limit = 3);
+
+/// "'a', 'b' or 'c'" style list.
+std::string quoted_list(const std::vector<std::string>& items, const std::string& last_sep = " or ");
+
+/// " (did you mean 'x' or 'y'?)" or "" when nothing is close.
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
+
+}  // namespace modkit::detail

@@ -1,0 +1,136 @@
+// ModifierFactory: discovers plugin modifiers in plugin directories and creates modifiers by type name.
+#pragma once
+
+#include <modkit/core/load_record.hpp>
+#include <modkit/core/modifier.hpp>
+#include <modkit/core/modifier_info.hpp>
+#include <modkit/core/params.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace modkit {
+
+namespace detail {
+struct PluginModifierType;
+}
+
+/// Where a factory looks for plugins and what it accepts.
+struct FactoryOptions {
+  /// Searched first, in order (e.g. from --plugin-dir).
+  std::vector<std::string> plugin_dirs;
+  /// Then the colon-separated MODKIT_PLUGIN_PATH.
+  bool use_environment = true;
+  /// Then the install default, <prefix>/lib/modkit/plugins.
+  bool use_install_dir = true;
+  /// Checked against each plugin's fingerprint; "" accepts any.
+  std::string host_torch_version = default_torch_version();
+  static std::string default_torch_version();
+};
+
+/// A known modifier type.
+struct ModifierEntry {
+  ModifierInfo info;
+  std::string file;  ///< "" for registered host-side types
+  bool experimental = false;
+  bool registered = false;
+};
+
+/// The C++ counterpart of llmcompressor's ModifierFactory, as an object the
+/// host owns. Plugin directories are walked like the Python package walk:
+/// every *.so below a directory, in sorted order, goes to the main registry,
+/// except the top-level experimental/ subtree, which forms the experimental
+/// registry. The first file to provide a name wins; every failure is recorded
+/// per name.
+///
+/// Thread safety: after refresh(), create() and the accessors may be called
+/// from several threads; refresh(), load_from_package() and register_type()
+/// take an exclusive lock. Modifiers keep their plugin library loaded, so
+/// refresh() with live modifiers is safe.
+class ModifierFactory {
+ public:
+  /// Builds a host-side modifier from resolved parameters.
+  using Constructor = std::function<std::unique_ptr<Modifier>(const Params&)>;
+
+  explicit ModifierFactory(FactoryOptions options = {});
+  ~ModifierFactory();
+  ModifierFactory(const ModifierFactory&) = delete;
+  ModifierFactory& operator=(const ModifierFactory&) = delete;
+
+  /// A process-wide factory with default options, for convenience.
+  static ModifierFactory& instance();
+
+  /// The plugin directories, in search order (existing or not).
+  const std::vector<std::string>& search_dirs() const { return search_dirs_; }
+
+  /// Rescans every search directory: rebuilds the main and experimental
+  /// registries and the load records. Registered types are kept.
+  void refresh();
+  /// True once refresh() ran.
+  bool loaded() const;
+
+  /// Scans one directory tree (its experimental/ subtree excluded unless
+  /// `experimental`, in which case `dir` is that subtree) and returns what it
+  /// provides; its failures are added to errors() and records().
+  std::map<std::string, ModifierEntry> load_from_package(const std::string& dir, bool experimental = false);
+
+  /// Creates a modifier: registered (if allowed) -> experimental (if allowed)
+  /// -> main. `params` are checked against the type's schema (plugin types)
+  /// and the lifecycle keys (index, group, start, end, update) are applied.
+  /// Throws LoadError with the recorded reason when the name failed to load
+  /// and has no valid provider; otherwise ValueError "No modifier of type
+  /// 'X' found." with the directories searched and the closest known names.
+  std::unique_ptr<Modifier> create(const std::string& type, bool allow_registered,
+                                   bool allow_experimental, const Params& params = Params::object()) const;
+
+  /// Registers a host-side modifier type. Throws ValueError("The provided
+  /// class is not a type.") for an empty constructor.
+  void register_type(const std::string& type, Constructor constructor);
+
+  /// Registers a C++ class derived from Modifier with a constructor taking
+  /// `const Params&` (or a default constructor).
+  template <class T>
+  void register_class(const std::string& type) {
+    static_assert(std::is_base_of_v<Modifier, T>,
+                  "The provided class does not subclass the Modifier base class.");
+    register_type(type, [](const Params& params) -> std::unique_ptr<Modifier> {
+      if constexpr (std::is_constructible_v<T, const Params&>) {
+        return std::make_unique<T>(params);
+      } else {
+        (void)params;
+        return std::make_unique<T>();
+      }
+    });
+  }
+
+  /// The first failure recorded for each name that failed ("" for file-level failures).
+  std::map<std::string, LoadRecord> errors() const;
+  /// Every record, in scan order (loaded, shadowed and failed).
+  std::vector<LoadRecord> records() const;
+  /// Every known type: main, then experimental, then registered, each sorted by name.
+  std::vector<ModifierEntry> modifiers() const;
+  /// The entry `create(type, true, true)` would use, if any.
+  std::optional<ModifierEntry> find(const std::string& type) const;
+
+ private:
+  struct Registry;
+  std::unique_ptr<Modifier> create_plugin(const std::shared_ptr<const detail::PluginModifierType>& type,
+                                          const Params& params) const;
+  std::vector<std::string> known_names() const;
+
+  FactoryOptions options_;
+  std::vector<std::string> search_dirs_;
+  mutable std::shared_mutex mutex_;
+  std::unique_ptr<Registry> registry_;
+};
+
+/// Applies the lifecycle keys of `params` (index, group, start, end, update) to `m`.
+void apply_lifecycle_params(Modifier& m, const Params& params);
+
+}  // namespace modkit

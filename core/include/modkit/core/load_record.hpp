@@ -1,0 +1,37 @@
+// The outcome of loading one modifier name from one plugin file.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace modkit {
+
+/// Where in discovery a record was made.
+enum class LoadStage {
+  Scan,      ///< reading the file's symbols and metadata (no code ran)
+  Open,      ///< dlopen (RTLD_NOW | RTLD_LOCAL)
+  Resolve,   ///< looking up or calling the descriptor function
+  Validate,  ///< checking the descriptor (magic, sizes, ABI, fingerprint, schema)
+  Shadowed,  ///< valid, but an earlier file provides the same name (first wins)
+  Loaded,    ///< valid and registered
+};
+
+const char* to_string(LoadStage stage);
+
+/// One load record: per modifier name and file, as the Python factory's
+/// errors map but with the file and stage kept.
+struct LoadRecord {
+  std::string name;  ///< the *Modifier name; "" when the file lists none (e.g. not ELF)
+  std::string file;  ///< the plugin file (or directory, for a missing directory)
+  LoadStage stage = LoadStage::Scan;
+  std::string reason;  ///< one sentence; "" when loaded
+  bool experimental = false;
+
+  bool ok() const { return stage == LoadStage::Loaded; }
+  /// "cannot load 'Name' from 'file': reason"
+  std::string message() const;
+  nlohmann::json to_json() const;
+};
+
+}  // namespace modkit

@@ -1,0 +1,54 @@
+// What is known about a modifier type without creating one: identity, fingerprint and parameter schema.
+#pragma once
+
+#include <modkit/modkit.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace modkit {
+
+/// One declared parameter.
+struct ParamInfo {
+  std::string name;
+  std::string type;  ///< "bool", "int", "float", "string", "list", "table", "string_list", "any"
+  bool required = false;
+  nlohmann::json default_value;  ///< null when none
+  nlohmann::json min;            ///< null when unbounded
+  nlohmann::json max;            ///< null when unbounded
+  nlohmann::json choices;        ///< null, or an array of allowed values
+  std::string doc;
+};
+
+/// A modifier type's metadata, as its plugin's metadata section or its
+/// descriptor states it.
+struct ModifierInfo {
+  std::string name;  ///< the type name, e.g. "MagnitudePruningModifier"
+  uint32_t abi_major = 0;
+  uint32_t abi_min_minor = 0;
+  std::string version;
+  std::string summary;
+  std::string torch_version;  ///< "" when the plugin does not use LibTorch
+  int cxx11_abi = -1;
+  std::string pipeline;  ///< "datafree", "basic" or "sequential"
+  std::vector<ParamInfo> params;
+
+  const ParamInfo* find_param(const std::string& name) const;
+  nlohmann::json to_json() const;
+};
+
+/// Parses one entry of a plugin's metadata section. Throws ValueError naming
+/// `source` and the field that is missing or malformed.
+ModifierInfo parse_metadata(const std::string& json_text, const std::string& source);
+
+/// Reads a descriptor's identity and schema (the descriptor was validated).
+/// Throws ValueError when a default, bound or choice list is not valid JSON
+/// of the declared type.
+ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d);
+
+/// The keyword of a MODKIT_TYPE_* value ("float"...), "unknown" otherwise.
+const char* type_keyword(uint32_t type);
+
+}  // namespace modkit

@@ -1,0 +1,32 @@
+// Load records: stage names, messages and JSON form.
+#include <modkit/core/load_record.hpp>
+
+namespace modkit {
+
+const char* to_string(LoadStage stage) {
+  switch (stage) {
+    case LoadStage::Scan: return "scan";
+    case LoadStage::Open: return "open";
+    case LoadStage::Resolve: return "resolve";
+    case LoadStage::Validate: return "validate";
+    case LoadStage::Shadowed: return "shadowed";
+    case LoadStage::Loaded: return "loaded";
+  }
+  return "unknown";
+}
+
+std::string LoadRecord::message() const {
+  if (ok()) return "loaded '" + name + "' from '" + file + "'";
+  if (name.empty()) return "cannot load '" + file + "': " + reason;
+  return "cannot load '" + name + "' from '" + file + "': " + reason;
+}
+
+nlohmann::json LoadRecord::to_json() const {
+  return {{"name", name},
+          {"file", file},
+          {"stage", to_string(stage)},
+          {"reason", reason},
+          {"experimental", experimental}};
+}
+
+}  // namespace modkit

@@ -1,0 +1,190 @@
+// Builds ModifierInfo from metadata JSON or from a live descriptor, checking every field.
+#include <modkit/core/errors.hpp>
+#include <modkit/core/modifier_info.hpp>
+
+namespace modkit {
+namespace {
+
+const char* pipeline_keyword(uint32_t p) {
+  switch (p) {
+    case MODKIT_PIPELINE_DATAFREE: return "datafree";
+    case MODKIT_PIPELINE_BASIC: return "basic";
+    case MODKIT_PIPELINE_SEQUENTIAL: return "sequential";
+  }
+  return "unknown";
+}
+
+bool value_has_type(const nlohmann::json& v, const std::string& type) {
+  if (v.is_null()) return true;  // "optional, no value"
+  if (type == "bool") return v.is_boolean();
+  if (type == "int") return v.is_number_integer();
+  if (type == "float") return v.is_number();
+  if (type == "string") return v.is_string();
+  if (type == "list") return v.is_array();
+  if (type == "table") return v.is_object();
+  if (type == "string_list") {
+    if (v.is_string()) return true;
+    if (!v.is_array()) return false;
+    for (const auto& item : v) {
+      if (!item.is_string()) return false;
+    }
+    return true;
+  }
+  return true;  // any
+}
+
+nlohmann::json parse_json_field(const char* text, const std::string& what) {
+  if (text == nullptr) return nullptr;
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw ValueError(what + " is not valid JSON: '" + text + "'");
+  }
+}
+
+void check_param(const ParamInfo& p, const std::string& owner) {
+  const std::string where = owner + " parameter '" + p.name + "'";
+  if (p.name.empty()) throw ValueError(owner + " declares a parameter without a name");
+  if (!value_has_type(p.default_value, p.type)) {
+    throw ValueError(where + ": default " + p.default_value.dump() + " is not a " + p.type);
+  }
+  for (const auto* bound : {&p.min, &p.max}) {
+    if (!bound->is_null() && !bound->is_number()) {
+      throw ValueError(where + ": bound " + bound->dump() + " is not a number");
+    }
+  }
+  if (!p.choices.is_null() && !p.choices.is_array()) {
+    throw ValueError(where + ": choices " + p.choices.dump() + " is not an array");
+  }
+}
+
+}  // namespace
+
+const char* type_keyword(uint32_t type) {
+  switch (type) {
+    case MODKIT_TYPE_BOOL: return "bool";
+    case MODKIT_TYPE_INT: return "int";
+    case MODKIT_TYPE_FLOAT: return "float";
+    case MODKIT_TYPE_STRING: return "string";
+    case MODKIT_TYPE_LIST: return "list";
+    case MODKIT_TYPE_TABLE: return "table";
+    case MODKIT_TYPE_STRING_LIST: return "string_list";
+    case MODKIT_TYPE_ANY: return "any";
+  }
+  return "unknown";
+}
+
+const ParamInfo* ModifierInfo::find_param(const std::string& param) const {
+  for (const auto& p : params) {
+    if (p.name == param) return &p;
+  }
+  return nullptr;
+}
+
+nlohmann::json ModifierInfo::to_json() const {
+  nlohmann::json params_json = nlohmann::json::array();
+  for (const auto& p : params) {
+    params_json.push_back({{"name", p.name},
+                           {"type", p.type},
+                           {"required", p.required},
+                           {"default", p.default_value},
+                           {"min", p.min},
+                           {"max", p.max},
+                           {"choices", p.choices},
+                           {"doc", p.doc}});
+  }
+  return {{"name", name},
+          {"abi", {abi_major, abi_min_minor}},
+          {"version", version},
+          {"summary", summary},
+          {"torch", torch_version},
+          {"cxx11_abi", cxx11_abi},
+          {"pipeline", pipeline},
+          {"params", params_json}};
+}
+
+ModifierInfo parse_metadata(const std::string& json_text, const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError("metadata in '" + source + "' is not valid JSON: " + e.what());
+  }
+  auto field = [&](const char* key, auto check, const char* expected) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key) || !check(j[key])) {
+      throw ValueError("metadata in '" + source + "' has no valid '" + key + "' (expected " +
+                       expected + ")");
+    }
+    return j[key];
+  };
+  auto is_string = [](const nlohmann::json& v) { return v.is_string(); };
+  ModifierInfo info;
+  info.name = field("symbol", is_string, "a string").get<std::string>();
+  const auto& abi = field("abi", [](const nlohmann::json& v) {
+    return v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned();
+  }, "[major, minor]");
+  info.abi_major = abi[0].get<uint32_t>();
+  info.abi_min_minor = abi[1].get<uint32_t>();
+  info.version = field("version", is_string, "a string").get<std::string>();
+  info.summary = field("summary", is_string, "a string").get<std::string>();
+  info.torch_version = field("torch", is_string, "a string").get<std::string>();
+  info.cxx11_abi = field("cxx11_abi", [](const nlohmann::json& v) { return v.is_number_integer(); },
+                         "an integer").get<int>();
+  info.pipeline = field("pipeline", is_string, "a string").get<std::string>();
+  for (const auto& p : field("params", [](const nlohmann::json& v) { return v.is_array(); }, "an array")) {
+    if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("type") ||
+        !p["type"].is_string()) {
+      throw ValueError("metadata in '" + source + "' has a parameter without a name or type");
+    }
+    ParamInfo param;
+    param.name = p["name"].get<std::string>();
+    param.type = p["type"].get<std::string>();
+    param.required = p.value("required", false);
+    param.default_value = p.value("default", nlohmann::json());
+    param.min = p.value("min", nlohmann::json());
+    param.max = p.value("max", nlohmann::json());
+    param.choices = p.value("choices", nlohmann::json());
+    param.doc = p.value("doc", std::string());
+    check_param(param, info.name);
+    info.params.push_back(std::move(param));
+  }
+  return info;
+}
+
+ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {
+  ModifierInfo info;
+  info.name = d.type_name;
+  info.abi_major = d.abi_major;
+  info.abi_min_minor = d.abi_min_minor;
+  info.version = d.version != nullptr ? d.version : "";
+  info.summary = d.summary != nullptr ? d.summary : "";
+  info.torch_version = d.torch_version != nullptr ? d.torch_version : "";
+  info.cxx11_abi = d.cxx11_abi;
+  info.pipeline = pipeline_keyword(d.pipeline);
+  const auto* base = reinterpret_cast<const unsigned char*>(d.params);
+  for (uint32_t i = 0; i < d.param_count; ++i) {
+    const auto& spec = *reinterpret_cast<const modkit_param_spec*>(base + size_t{i} * d.param_spec_size);
+    ParamInfo p;
+    p.name = spec.name != nullptr ? spec.name : "";
+    p.type = type_keyword(spec.type);
+    if (p.type == "unknown") {
+      throw ValueError(info.name + " parameter '" + p.name + "' has an unknown type code " +
+                       std::to_string(spec.type));
+    }
+    const std::string what = info.name + " parameter '" + p.name + "'";
+    p.required = (spec.flags & MODKIT_PARAM_REQUIRED) != 0;
+    p.default_value = parse_json_field(spec.default_json, what + " default");
+    p.min = parse_json_field(spec.min_json, what + " minimum");
+    p.max = parse_json_field(spec.max_json, what + " maximum");
+    p.choices = parse_json_field(spec.choices_json, what + " choices");
+    p.doc = spec.doc != nullptr ? spec.doc : "";
+    check_param(p, info.name);
+    for (const auto& earlier : info.params) {
+      if (earlier.name == p.name) throw ValueError(what + " is declared twice");
+    }
+    info.params.push_back(std::move(p));
+  }
+  return info;
+}
+
+}  // namespace modkit
