@@ -6,6 +6,7 @@
 #include <modkit/core/plugin_modifier.hpp>
 
 #include <boost/filesystem.hpp>
+#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -129,6 +130,15 @@ std::vector<std::string> split_path_list(const char* text) {
 
 }  // namespace
 
+std::string installed_plugin_dir() {
+  // <libdir>/modkit/plugins beside this library, so an installed tree can move
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void*>(&installed_plugin_dir), &info) != 0 && info.dli_fname != nullptr) {
+    return (fs::path(info.dli_fname).parent_path() / "modkit" / "plugins").string();
+  }
+  return MODKIT_INSTALL_PLUGIN_DIR;
+}
+
 std::string FactoryOptions::default_torch_version() {
   return detail::HostFingerprint::current().torch_version;
 }
@@ -139,7 +149,7 @@ ModifierFactory::ModifierFactory(FactoryOptions options)
   if (options_.use_environment) {
     for (auto& dir : split_path_list(std::getenv("MODKIT_PLUGIN_PATH"))) search_dirs_.push_back(dir);
   }
-  if (options_.use_install_dir) search_dirs_.push_back(MODKIT_INSTALL_PLUGIN_DIR);
+  if (options_.use_install_dir) search_dirs_.push_back(installed_plugin_dir());
 }
 
 ModifierFactory::~ModifierFactory() = default;

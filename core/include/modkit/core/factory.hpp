@@ -130,6 +130,10 @@ class ModifierFactory {
   std::unique_ptr<Registry> registry_;
 };
 
+/// The install default plugin directory: <libdir>/modkit/plugins, found
+/// beside the modkit_core library in use (so an installed tree can move).
+std::string installed_plugin_dir();
+
 /// Applies the lifecycle keys of `params` (index, group, start, end, update) to `m`.
 void apply_lifecycle_params(Modifier& m, const Params& params);
 

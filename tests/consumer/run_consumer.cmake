@@ -1,0 +1,27 @@
+# Script run by CTest: install -> configure the example with find_package(modkit) -> build -> inspect and load it.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${MODKIT_BINARY_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${MODKIT_EXAMPLE_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+
+set(plugin ${WORK_DIR}/build/plugins/hello_modifier.so)
+if(NOT EXISTS ${plugin})
+  message(FATAL_ERROR "the example did not produce ${plugin}")
+endif()
+# the installed CLI reads its metadata without loading it...
+run(${prefix}/bin/modkit --plugin-dir ${WORK_DIR}/build/plugins inspect HelloModifier)
+if(NOT last_output MATCHES "logs the modules its targets match")
+  message(FATAL_ERROR "inspect did not show the plugin's summary:\n${last_output}")
+endif()
+# ...and the factory loads and validates it (exit 0: no load errors)
+run(${prefix}/bin/modkit --plugin-dir ${WORK_DIR}/build/plugins errors)
+message(STATUS "consumer plugin built against the installed package and loaded")
