@@ -23,10 +23,7 @@ const char* to_string(EventType type) {
   return "UNKNOWN";
 }
 
-bool Event::epoch_based() const { return steps_per_epoch.has_value(); }
-
-double Event::current_index() const {
-  if (!epoch_based()) return static_cast<double>(global_step);
+double Event::epoch_index() const {
   // Python raises ZeroDivisionError for 0; a negative count has no meaning.
   if (*steps_per_epoch <= 0) {
     throw ValueError("steps_per_epoch must be positive for an epoch based event, got " +
@@ -39,18 +36,11 @@ double Event::current_index() const {
   return epoch_full;
 }
 
-AbiEvent::AbiEvent(const Event& event) {
-  names_.reserve(event.modules.size());
-  for (const std::string& name : event.modules) names_.push_back(name.c_str());
-  raw_.struct_size = sizeof(modkit_event);
-  raw_.type = static_cast<uint32_t>(event.type);
-  raw_.global_step = event.global_step;
-  raw_.global_batch = event.global_batch;
-  raw_.steps_per_epoch = event.steps_per_epoch.value_or(0);
-  raw_.current_index = event.current_index();
-  raw_.loss = event.loss.value_or(std::numeric_limits<double>::quiet_NaN());
+void AbiEvent::set_modules(const std::vector<std::string>& modules) {
+  names_.reserve(modules.size());
+  for (const std::string& name : modules) names_.push_back(name.c_str());
   raw_.module_count = names_.size();
-  raw_.modules = names_.empty() ? nullptr : names_.data();
+  raw_.modules = names_.data();
 }
 
 }  // namespace modkit

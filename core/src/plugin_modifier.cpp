@@ -40,13 +40,30 @@ bool PluginModifier::call_state(modkit_state_fn fn, const char* callback, State&
   return ok != 0;
 }
 
+void PluginModifier::update_event(State& state, const Event& event) {
+  const modkit_state s = state.to_abi();
+  const AbiEvent e(event);
+  struct Reset {
+    PluginModifier* m;
+    ~Reset() { m->current_state_ = nullptr, m->current_event_ = nullptr; }
+  } reset{this};
+  current_state_ = &s;
+  current_event_ = e.get();
+  Modifier::update_event(state, event);
+}
+
 void PluginModifier::call_event(modkit_event_fn fn, const char* callback, State& state,
                                 const Event& event) {
   if (fn == nullptr) return;
-  const modkit_state s = state.to_abi();
-  const AbiEvent e(event);
   modkit_error* error = nullptr;
-  const modkit_status status = fn(self_, &s, e.get(), &error);
+  modkit_status status = MODKIT_OK;
+  if (current_event_ != nullptr) {
+    status = fn(self_, current_state_, current_event_, &error);
+  } else {  // a callback outside update_event, e.g. the fake start event of initialize
+    const modkit_state s = state.to_abi();
+    const AbiEvent e(event);
+    status = fn(self_, &s, e.get(), &error);
+  }
   if (status != MODKIT_OK) fail(callback, status, error);
 }
 

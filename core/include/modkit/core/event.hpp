@@ -4,6 +4,7 @@
 #include <modkit/modkit.h>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,14 +42,19 @@ struct Event {
   std::vector<std::string> modules;
 
   /// True when `steps_per_epoch` is set.
-  bool epoch_based() const;
+  bool epoch_based() const { return steps_per_epoch.has_value(); }
 
   /// The index a schedule compares against: `global_step`, or
   /// `global_step / steps_per_epoch` (fractional epochs) when epoch based.
   /// Throws ValueError when `steps_per_epoch` is not positive, and (as the
   /// seed does) "Too many steps per epoch for epoch based event" when the
   /// fractional part exceeds one epoch.
-  double current_index() const;
+  double current_index() const {
+    return epoch_based() ? epoch_index() : static_cast<double>(global_step);
+  }
+
+ private:
+  double epoch_index() const;  // the epoch-based branch, with the seed's checks
 };
 
 /// A C view of an Event for one ABI call. It owns the array of module-name
@@ -59,7 +65,18 @@ struct Event {
 class AbiEvent {
  public:
   /// Builds the view; throws what Event::current_index throws.
-  explicit AbiEvent(const Event& event);
+  explicit AbiEvent(const Event& event)
+      : raw_{sizeof(modkit_event),
+             static_cast<uint32_t>(event.type),
+             event.global_step,
+             event.global_batch,
+             event.steps_per_epoch.value_or(0),
+             event.current_index(),
+             event.loss.value_or(std::numeric_limits<double>::quiet_NaN()),
+             0,
+             nullptr} {
+    if (!event.modules.empty()) set_modules(event.modules);  // the common case allocates nothing
+  }
   AbiEvent(const AbiEvent&) = delete;
   AbiEvent& operator=(const AbiEvent&) = delete;
   AbiEvent(AbiEvent&&) noexcept = default;
@@ -69,7 +86,8 @@ class AbiEvent {
   const modkit_event* get() const { return &raw_; }
 
  private:
-  modkit_event raw_{};
+  void set_modules(const std::vector<std::string>& modules);
+  modkit_event raw_;
   std::vector<const char*> names_;
 };
 

@@ -25,6 +25,9 @@ class PluginModifier final : public Modifier {
   PluginModifier& operator=(const PluginModifier&) = delete;
 
   std::string type_name() const override;
+  /// Builds the C view of the state and event once for all the callbacks
+  /// this event triggers.
+  void update_event(State& state, const Event& event) override;
   const ModifierInfo& info() const;
   /// The parameters it was created with (defaults filled in).
   const Params& params() const { return params_; }
@@ -42,6 +45,9 @@ class PluginModifier final : public Modifier {
   void call_event(modkit_event_fn fn, const char* callback, State& state, const Event& event);
   [[noreturn]] void fail(const char* callback, modkit_status status, modkit_error* error) const;
 
+  // the C views of the event being dispatched by update_event, else null
+  const modkit_state* current_state_ = nullptr;
+  const modkit_event* current_event_ = nullptr;
   std::shared_ptr<const detail::PluginModifierType> type_;
   Params params_;
   void* self_ = nullptr;
