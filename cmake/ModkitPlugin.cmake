@@ -45,7 +45,12 @@ function(modkit_add_plugin name)
     VISIBILITY_INLINES_HIDDEN ON
     LIBRARY_OUTPUT_DIRECTORY "${out_dir}")
   target_compile_features(${name} PRIVATE cxx_std_17)
-  target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+  # export the *Modifier entry points only: hidden visibility does not cover
+  # template instantiations from headers that force default visibility
+  set(version_script "${CMAKE_CURRENT_BINARY_DIR}/${name}.modkit.map")
+  file(WRITE "${version_script}" "{\n  global: *Modifier;\n  local: *;\n};\n")
+  target_link_options(${name} PRIVATE "LINKER:--no-undefined" "LINKER:--version-script=${version_script}")
+  set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${version_script}")
   if(NOT arg_NO_INSTALL)
     install(TARGETS ${name} LIBRARY DESTINATION "${install_dir}" COMPONENT plugins)
   endif()
