@@ -1,0 +1,183 @@
+// Metadata-only discovery for `list` and `inspect`: the factory's walk, ELF symbols and metadata, no dlopen.
+#include "catalog.hpp"
+
+#include <modkit/core/detail/elf.hpp>
+#include <modkit/core/detail/plugin_library.hpp>
+#include <modkit/core/discovery.hpp>
+#include <modkit/core/factory.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace modkit::cli {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Drops a leading subject the record already names, as the loader does.
+std::string without_subject(const std::string& message, const std::string& subject) {
+  return message.rfind(subject, 0) == 0 ? message.substr(subject.size()) : message;
+}
+
+LoadRecord problem(const std::string& name, const std::string& file, LoadStage stage, std::string reason,
+                   bool experimental) {
+  LoadRecord r;
+  r.name = name;
+  r.file = file;
+  r.stage = stage;
+  r.reason = std::move(reason);
+  r.experimental = experimental;
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json CatalogEntry::to_json() const {
+  nlohmann::json j = info.to_json();
+  j["file"] = file;
+  j["registry"] = registry();
+  j["shadowed"] = !shadowed_by.empty();
+  j["shadowed_by"] = shadowed_by.empty() ? nlohmann::json() : nlohmann::json(shadowed_by);
+  return j;
+}
+
+std::string incompatibility(const ModifierInfo& info) {
+  // the same checks, in the same order and words, as the loader's validation
+  const auto host = detail::HostFingerprint::current();
+  const std::string host_torch = FactoryOptions::default_torch_version();
+  if (info.abi_major != host.abi_major) {
+    return "built for ABI " + std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) +
+           ", host supports " + std::to_string(host.abi_major) + ".x";
+  }
+  if (info.abi_min_minor > host.abi_minor) {
+    return "needs ABI " + std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) +
+           " or newer, host provides " + std::to_string(host.abi_major) + "." + std::to_string(host.abi_minor);
+  }
+  if (!info.torch_version.empty() && !host_torch.empty() && info.torch_version != host_torch) {
+    return "built against LibTorch " + info.torch_version + ", host uses LibTorch " + host_torch;
+  }
+  if (!info.torch_version.empty() && host.cxx11_abi >= 0 && info.cxx11_abi >= 0 &&
+      info.cxx11_abi != host.cxx11_abi) {
+    return "built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(info.cxx11_abi) +
+           ", host uses _GLIBCXX_USE_CXX11_ABI=" + std::to_string(host.cxx11_abi);
+  }
+  return "";
+}
+
+FileScan scan_file(const std::string& path, bool experimental) {
+  FileScan out;
+  detail::ElfContents elf;
+  try {
+    elf = detail::read_elf(path);
+  } catch (const std::exception& e) {
+    out.problems.push_back(problem("", path, LoadStage::Scan,
+                                   without_subject(without_subject(e.what(), "'" + path + "' "), "is "),
+                                   experimental));
+    return out;
+  }
+
+  std::map<std::string, ModifierInfo> metadata;
+  std::vector<std::string> metadata_order;
+  std::string metadata_error;  // the first malformed entry, blamed on names left without metadata
+  for (const auto& text : elf.metadata) {
+    try {
+      ModifierInfo info = parse_metadata(text, path);
+      if (metadata.emplace(info.name, info).second) metadata_order.push_back(info.name);
+    } catch (const std::exception& e) {
+      if (metadata_error.empty()) metadata_error = e.what();
+    }
+  }
+
+  // the linker decides the section's order; readers expect names in order
+  std::sort(metadata_order.begin(), metadata_order.end());
+
+  std::set<std::string> symbols;
+  for (const auto& sym : elf.symbols) {
+    if (!ends_with(sym.name, "Modifier")) continue;
+    symbols.insert(sym.name);
+    if (!sym.is_function) {
+      out.problems.push_back(problem(
+          sym.name, path, LoadStage::Scan,
+          "symbol '" + sym.name + "' is a data object, expected a function returning a modkit descriptor",
+          experimental));
+    } else if (metadata.count(sym.name) == 0) {
+      out.problems.push_back(problem(
+          sym.name, path, LoadStage::Scan,
+          metadata_error.empty()
+              ? "symbol '" + sym.name + "' has no entry in the metadata section (expected one written by "
+                "MODKIT_EXPORT_MODIFIER, found none)"
+              : "symbol '" + sym.name + "' has no valid metadata: " + metadata_error,
+          experimental));
+    }
+  }
+  for (const auto& name : metadata_order) {
+    if (symbols.count(name) == 0) {
+      out.problems.push_back(problem(name, path, LoadStage::Scan,
+                                     "metadata describes '" + name +
+                                         "' but the file exports no such symbol (is it hidden?)",
+                                     experimental));
+      continue;
+    }
+    ModifierInfo& info = metadata.at(name);
+    if (std::string why = incompatibility(info); !why.empty()) {
+      out.problems.push_back(problem(name, path, LoadStage::Validate, why, experimental));
+      continue;
+    }
+    CatalogEntry entry;
+    entry.info = std::move(info);
+    entry.file = path;
+    entry.experimental = experimental;
+    out.entries.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::vector<std::string> Catalog::names() const {
+  std::set<std::string> names;
+  for (const auto& e : entries) names.insert(e.info.name);
+  for (const auto& p : problems) {
+    if (!p.name.empty()) names.insert(p.name);
+  }
+  return {names.begin(), names.end()};
+}
+
+const CatalogEntry* Catalog::find(const std::string& name) const {
+  for (bool experimental : {true, false}) {
+    for (const auto& e : entries) {
+      if (e.info.name == name && e.experimental == experimental && e.shadowed_by.empty()) return &e;
+    }
+  }
+  return nullptr;
+}
+
+Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs) {
+  Catalog catalog;
+  catalog.search_dirs = dirs;
+  for (size_t i = 0; i < dirs.size() && i < explicit_dirs; ++i) {
+    struct stat st {};
+    if (::stat(dirs[i].c_str(), &st) != 0) {
+      catalog.problems.push_back(problem("", dirs[i], LoadStage::Scan, "plugin directory does not exist", false));
+    } else if (!S_ISDIR(st.st_mode)) {
+      catalog.problems.push_back(problem("", dirs[i], LoadStage::Scan, "not a directory", false));
+    }
+  }
+  std::map<std::string, std::string> first[2];  // per registry: name -> the file that wins
+  for (const auto& file : discover_plugin_files(dirs)) {
+    FileScan scan = scan_file(file.path, file.experimental);
+    for (auto& entry : scan.entries) {
+      auto& winners = first[entry.experimental ? 1 : 0];
+      auto [it, inserted] = winners.emplace(entry.info.name, entry.file);
+      if (!inserted) entry.shadowed_by = it->second;
+      catalog.entries.push_back(std::move(entry));
+    }
+    for (auto& p : scan.problems) catalog.problems.push_back(std::move(p));
+  }
+  return catalog;
+}
+
+}  // namespace modkit::cli

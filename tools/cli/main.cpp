@@ -1,0 +1,83 @@
+// The modkit command-line tool: parses global options, dispatches to one subcommand, maps failures to exit codes.
+#include "cli.hpp"
+
+#include <modkit/core/factory.hpp>
+#include <modkit/core/logging.hpp>
+#include <modkit/modkit.h>
+
+#include <cctype>
+#include <iostream>
+
+namespace {
+
+std::string version_text() {
+  const std::string torch = modkit::FactoryOptions::default_torch_version();
+  return "modkit " MODKIT_VERSION " (ABI " + std::to_string(MODKIT_ABI_MAJOR) + "." +
+         std::to_string(MODKIT_ABI_MINOR) + ", plugins checked against LibTorch " +
+         (torch.empty() ? std::string("none") : torch) + ")";
+}
+
+// CLI11 words its errors as sentences; modkit's messages start lower-case.
+std::string lower_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+int run(int argc, char** argv) {
+  using namespace modkit::cli;
+  GlobalOptions global;
+  CLI::App app{"modkit: list, inspect and diagnose model-compression modifier plugins", "modkit"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1);
+  // global options may come before or after the subcommand
+  app.fallthrough();
+  app.footer(
+      "Plugin directories: --plugin-dir (repeatable, searched first), then MODKIT_PLUGIN_PATH "
+      "(colon separated), then the install default.\n"
+      "Exit codes: 0 success, 1 a plugin/recipe/model problem, 2 a usage error.\n");
+  app.add_option("--plugin-dir", global.plugin_dirs, "a plugin directory to search first (repeatable)")
+      ->type_name("DIR")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--json", global.json, "machine-readable JSON output");
+  app.add_flag("-v,--verbose", global.verbose, "log the core's warnings (-vv: debug) to stderr");
+
+  std::vector<Command> commands = {
+      add_list_command(app, global),
+      add_inspect_command(app, global),
+      add_errors_command(app, global),
+      add_new_plugin_command(app, global),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    std::cerr << "modkit: " << lower_first(e.what()) << "\n"
+              << "run 'modkit --help' (or 'modkit <command> --help') for usage\n";
+    return kExitUsage;
+  }
+
+  modkit::log_to_stderr();  // stdout carries the listing (and JSON) only
+  modkit::set_log_level(global.verbose >= 2   ? modkit::LogLevel::Debug
+                        : global.verbose == 1 ? modkit::LogLevel::Warn
+                                              : modkit::LogLevel::Off);
+  for (const auto& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitUsage;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const modkit::cli::Failure& e) {
+    std::cerr << "modkit: " << e.what() << '\n';
+    return e.code();
+  } catch (const std::exception& e) {
+    std::cerr << "modkit: " << e.what() << '\n';
+    return modkit::cli::kExitProblem;
+  }
+}
