@@ -277,6 +277,10 @@ TEST_CASE("inspect a file shows every modifier in it") {
   const RunResult experimental = cli({"inspect", "--json", kPlugins + "/experimental/cli_gamma.so", "--plugin-dir", kPlugins});
   REQUIRE(experimental.code == 0);
   CHECK(parse_json(experimental)["modifiers"][0]["registry"] == "experimental");
+
+  const RunResult outside = cli({"inspect", kPlugins + "/cli_beta.so"});  // not in any plugin directory
+  REQUIRE(outside.code == 0);
+  CHECK(contains(line_with(outside.out, {"Registry"}), "none (not in a plugin directory)"));
 }
 
 TEST_CASE("inspect an unknown type exits 1 with a suggestion") {

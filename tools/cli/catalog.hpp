@@ -17,8 +17,10 @@ struct CatalogEntry {
   std::string file;
   bool experimental = false;
   std::string shadowed_by;  ///< the file that provides the name first in the same registry, or ""
+  bool searched = true;     ///< false for a file inspected by path outside every plugin directory
 
-  const char* registry() const { return experimental ? "experimental" : "main"; }
+  /// "main", "experimental", or "none" outside the plugin directories.
+  const char* registry() const { return !searched ? "none" : experimental ? "experimental" : "main"; }
   /// info.to_json() plus file, registry, shadowed and shadowed_by.
   nlohmann::json to_json() const;
 };

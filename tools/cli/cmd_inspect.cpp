@@ -61,7 +61,9 @@ void print_entry(std::ostream& out, const CatalogEntry& e, const std::vector<con
   const auto host = detail::HostFingerprint::current();
   Table facts({"", ""});
   facts.add({"File", e.file});
-  facts.add({"Registry", std::string(e.registry()) + (e.shadowed_by.empty() ? "" : " (shadowed by '" + e.shadowed_by + "')")});
+  facts.add({"Registry", !e.searched ? std::string("none (not in a plugin directory)")
+                                     : std::string(e.registry()) +
+                                           (e.shadowed_by.empty() ? "" : " (shadowed by '" + e.shadowed_by + "')")});
   facts.add({"Version", info.version});
   facts.add({"Summary", info.summary});
   facts.add({"ABI", std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) + " (host " +
@@ -128,11 +130,13 @@ int inspect_file(const GlobalOptions& global, const std::string& path) {
   std::vector<std::vector<const CatalogEntry*>> others(scan.entries.size());
   for (size_t i = 0; i < scan.entries.size(); ++i) {
     auto& e = scan.entries[i];
+    e.searched = false;
     for (const auto& c : catalog.entries) {
       if (c.info.name != e.info.name) continue;
       if (real_path(c.file) == real) {
         e.experimental = c.experimental;
         e.shadowed_by = c.shadowed_by;
+        e.searched = true;
       } else {
         others[i].push_back(&c);
       }
