@@ -1,0 +1,444 @@
+// Tests of the built-in pruning plugins, loaded from the plugin directory and driven by a session over a TorchScript model.
+#include <modkit/core/errors.hpp>
+#include <modkit/core/factory.hpp>
+#include <modkit/core/session.hpp>
+#include <modkit/torch/model.hpp>
+#include <modkit/torch/test_models.hpp>
+
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+using modkit::EventType;
+using modkit::Model;
+using modkit::Params;
+using modkit::Session;
+using modkit::StageModifiers;
+
+namespace {
+
+// One factory over the build tree's plugins for the whole suite.
+modkit::FactoryOptions plugin_options() {
+  modkit::FactoryOptions options;
+  options.plugin_dirs = {MODKIT_TEST_PLUGIN_DIR};
+  options.use_environment = false;
+  options.use_install_dir = false;
+  return options;
+}
+
+modkit::ModifierFactory& factory() {
+  static modkit::ModifierFactory f(plugin_options());
+  static const bool refreshed = (f.refresh(), true);
+  (void)refreshed;
+  return f;
+}
+
+std::unique_ptr<modkit::Modifier> create(const std::string& type, const Params& params) {
+  return factory().create(type, true, type.rfind("Global", 0) == 0, params);
+}
+
+// A model and a session over it; the model never moves, so its handle stays valid.
+struct Run {
+  std::unique_ptr<Model> model;
+  Session session;
+
+  explicit Run(torch::jit::Module module) : model(std::make_unique<Model>(std::move(module))) {
+    session.state().host = Model::host();
+    session.state().model = model->handle();
+  }
+
+  void initialize(std::unique_ptr<modkit::Modifier> modifier) {
+    StageModifiers stage;
+    stage.group = "sparsity";
+    stage.index = 0;
+    stage.modifiers.push_back(std::move(modifier));
+    std::vector<StageModifiers> stages;
+    stages.push_back(std::move(stage));
+    session.initialize(std::move(stages));
+  }
+
+  // One training step without optimizer: BATCH_START, BATCH_END.
+  void step(int64_t s) {
+    session.event(EventType::BatchStart, s);
+    session.event(EventType::BatchEnd, s);
+  }
+
+  // One training step in which an "optimizer" moves every weight of `modules` before OPTIM_POST_STEP.
+  void optimizer_step(int64_t s, const std::vector<std::string>& modules) {
+    session.event(EventType::BatchStart, s);
+    session.event(EventType::OptimPreStep, s);
+    for (const auto& m : modules) perturb(m);
+    session.event(EventType::OptimPostStep, s);
+    session.event(EventType::BatchEnd, s);
+  }
+
+  at::Tensor weight(const std::string& module) const { return model->get_tensor(module, "weight"); }
+  int64_t zeros(const std::string& module) const { return weight(module).eq(0).sum().item<int64_t>(); }
+  void perturb(const std::string& module) {
+    const at::NoGradGuard no_grad;
+    at::Tensor w = weight(module);
+    w.add_(at::full(w.sizes(), 1e-3, w.options()));
+  }
+};
+
+// The schedule the README documents, written out independently of the plugin.
+double scheduled(const std::string& scheduler, double si, double sf, double start, double end, double t) {
+  double p = (t - start) / (end - start);
+  p = std::min(1.0, std::max(0.0, p));
+  if (scheduler == "linear") return si + (sf - si) * p;
+  return sf + (si - sf) * std::pow(1.0 - p, 3);
+}
+
+int64_t expected_zeros(double sparsity, int64_t numel) {
+  return static_cast<int64_t>(std::llround(sparsity * static_cast<double>(numel)));
+}
+
+Params magnitude_params(const std::string& scheduler) {
+  return Params{{"init_sparsity", 0.05}, {"final_sparsity", 0.9}, {"start", 2}, {"end", 10},
+                {"update", 2},           {"update_scheduler", scheduler}};
+}
+
+// Returns the message of the exception `f` throws, "" when it throws none.
+template <class E, class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const std::vector<std::string> kMlpLayers{"fc1", "fc2"};
+
+}  // namespace
+
+TEST_CASE("the pruning plugins are discovered in the build tree's plugin directory") {
+  auto magnitude = factory().find("MagnitudePruningModifier");
+  auto constant = factory().find("ConstantPruningModifier");
+  auto global = factory().find("GlobalMagnitudePruningModifier");
+  REQUIRE(magnitude);
+  REQUIRE(constant);
+  REQUIRE(global);
+  CHECK_FALSE(magnitude->experimental);
+  CHECK_FALSE(constant->experimental);
+  CHECK(global->experimental);
+  CHECK(message_of<modkit::ValueError>([] {
+          factory().create("GlobalMagnitudePruningModifier", true, false, Params{{"sparsity", 0.5}});
+        }).find("experimental") != std::string::npos);
+}
+
+TEST_CASE("magnitude pruning follows its schedule with the exact count of zeros per layer") {
+  for (const std::string scheduler : {"linear", "cubic"}) {
+    CAPTURE(scheduler);
+    Run run(modkit::test_models::make_mlp(16, 32, 8, 7));
+    run.initialize(create("MagnitudePruningModifier", magnitude_params(scheduler)));
+    const double start = 2, end = 10, update = 2;
+    for (int64_t t = 0; t <= 12; ++t) {
+      run.step(t);
+      CAPTURE(t);
+      for (const auto& layer : kMlpLayers) {
+        CAPTURE(layer);
+        const int64_t numel = run.weight(layer).numel();
+        int64_t expected = 0;
+        if (t >= start) {
+          // masks move at start + k * update and reach the final sparsity at end
+          const double boundary = std::min(end, start + std::floor((t - start) / update) * update);
+          expected = expected_zeros(scheduled(scheduler, 0.05, 0.9, start, end, boundary), numel);
+        }
+        CHECK(run.zeros(layer) == expected);
+      }
+    }
+    CHECK(run.zeros("fc1") == expected_zeros(0.9, 512));
+    run.session.finalize();
+  }
+}
+
+TEST_CASE("the cubic schedule prunes early, the linear one evenly") {
+  // Zhu & Gupta: most of the sparsity arrives in the first part of the ramp.
+  CHECK(scheduled("cubic", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.7));
+  CHECK(scheduled("linear", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.4));
+  Run cubic(modkit::test_models::make_mlp(16, 32, 8, 3));
+  cubic.initialize(create("MagnitudePruningModifier",
+                          Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.8}, {"start", 0}, {"end", 10},
+                                 {"update", 1}}));
+  for (int64_t t = 0; t <= 5; ++t) cubic.step(t);
+  CHECK(cubic.zeros("fc1") == expected_zeros(0.8 + (0.0 - 0.8) * std::pow(0.5, 3), 512));
+}
+
+TEST_CASE("magnitude pruning removes the smallest weights") {
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 11));
+  const at::Tensor original = run.weight("fc1").abs().clone();
+  run.initialize(create("MagnitudePruningModifier",
+                        Params{{"init_sparsity", 0.5}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
+                               {"update", 1}, {"targets", "fc1"}}));
+  const at::Tensor pruned = run.weight("fc1").eq(0);
+  CHECK(pruned.sum().item<int64_t>() == 256);
+  CHECK(original.masked_select(pruned).max().item<float>() <=
+        original.masked_select(pruned.logical_not()).min().item<float>());
+  CHECK(run.zeros("fc2") == 0);  // not a target
+}
+
+TEST_CASE("2:4 masks leave exactly two zeros in every group of four input weights") {
+  Run run(modkit::test_models::make_tiny_transformer(1, 16, 5));
+  run.initialize(create("MagnitudePruningModifier",
+                        Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
+                               {"update", 1}, {"mask_structure", "2:4"}, {"ignore", "lm_head"}}));
+  const std::vector<std::string> layers{"layers.0.self_attn.q_proj", "layers.0.mlp.fc1", "layers.0.mlp.fc2"};
+  // sparsity 0 at start: no N:M mask yet
+  for (const auto& layer : layers) CHECK(run.zeros(layer) == 0);
+  run.step(0);
+  for (const auto& layer : layers) CHECK(run.zeros(layer) == 0);
+  for (int64_t t = 1; t <= 5; ++t) {
+    run.optimizer_step(t, layers);
+    CAPTURE(t);
+    for (const auto& layer : layers) {
+      CAPTURE(layer);
+      const at::Tensor per_group = run.weight(layer).reshape({-1, 4}).eq(0).sum(1);
+      CHECK(per_group.eq(2).all().item<bool>());
+    }
+  }
+  CHECK(run.zeros("lm_head") == 0);  // ignored
+}
+
+TEST_CASE("masks hold through optimizer steps, after end only with leave_enabled") {
+  for (const bool leave_enabled : {true, false}) {
+    CAPTURE(leave_enabled);
+    Run run(modkit::test_models::make_mlp(16, 32, 8, 13));
+    Params params = magnitude_params("linear");
+    params["leave_enabled"] = leave_enabled;
+    run.initialize(create("MagnitudePruningModifier", params));
+    for (int64_t t = 0; t <= 10; ++t) run.step(t);
+    const at::Tensor pattern = run.weight("fc1").eq(0);
+    REQUIRE(pattern.sum().item<int64_t>() == expected_zeros(0.9, 512));
+
+    // the optimizer moves every weight; OPTIM_POST_STEP puts the pruned ones back to zero
+    run.optimizer_step(11, kMlpLayers);
+    if (leave_enabled) {
+      CHECK(run.weight("fc1").eq(0).equal(pattern));
+      CHECK(run.zeros("fc2") == expected_zeros(0.9, 256));
+    } else {
+      CHECK(run.zeros("fc1") == 0);
+    }
+    run.session.finalize();
+  }
+}
+
+TEST_CASE("magnitude masks hold through optimizer steps between updates") {
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 17));
+  run.initialize(create("MagnitudePruningModifier", magnitude_params("cubic")));
+  for (int64_t t = 0; t <= 2; ++t) run.step(t);
+  const at::Tensor pattern = run.weight("fc2").eq(0);
+  REQUIRE(pattern.sum().item<int64_t>() == expected_zeros(0.05, 256));
+  run.optimizer_step(3, kMlpLayers);  // no mask update at 3 (update = 2)
+  CHECK(run.weight("fc2").eq(0).equal(pattern));
+}
+
+TEST_CASE("constant pruning keeps an existing zero pattern") {
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 19));
+  const at::NoGradGuard no_grad;
+  // a pattern from an earlier pruning run: every third weight of fc1 is zero
+  at::Tensor w = run.weight("fc1");
+  w.view({-1}).slice(0, 0, w.numel(), 3).zero_();
+  const at::Tensor pattern = w.eq(0);
+  const int64_t zeros = pattern.sum().item<int64_t>();
+  REQUIRE(zeros == (512 + 2) / 3);
+
+  run.initialize(create("ConstantPruningModifier", Params{{"targets", "fc1"}}));
+  for (int64_t t = 0; t < 3; ++t) {
+    run.optimizer_step(t, kMlpLayers);
+    CHECK(run.weight("fc1").eq(0).equal(pattern));
+    CHECK(run.zeros("fc2") == 0);
+  }
+  run.session.finalize();
+}
+
+TEST_CASE("constant pruning stops at end unless leave_enabled") {
+  for (const bool leave_enabled : {true, false}) {
+    CAPTURE(leave_enabled);
+    const at::NoGradGuard no_grad;
+    Run run(modkit::test_models::make_mlp(16, 32, 8, 23));
+    run.weight("fc2").view({-1}).slice(0, 0, 100).zero_();
+    run.initialize(create("ConstantPruningModifier",
+                          Params{{"start", 1}, {"end", 3}, {"leave_enabled", leave_enabled}}));
+    run.optimizer_step(0, kMlpLayers);  // before start: nothing recorded, nothing held
+    CHECK(run.zeros("fc2") == 0);
+    run.weight("fc2").view({-1}).slice(0, 0, 100).zero_();
+    for (int64_t t = 1; t < 3; ++t) {
+      run.optimizer_step(t, kMlpLayers);
+      CHECK(run.zeros("fc2") == 100);
+    }
+    run.step(3);  // end
+    run.optimizer_step(4, kMlpLayers);
+    CHECK(run.zeros("fc2") == (leave_enabled ? 100 : 0));
+  }
+}
+
+TEST_CASE("global magnitude pruning reaches the global sparsity with one threshold") {
+  Run run(modkit::test_models::make_tiny_transformer(2, 16, 29));
+  std::vector<std::string> layers;
+  for (const auto& m : run.model->modules()) {
+    if (m.class_name == "Linear") layers.push_back(m.name);
+  }
+  REQUIRE(layers.size() == 13);
+  std::vector<at::Tensor> original;
+  int64_t total = 0;
+  for (const auto& layer : layers) {
+    original.push_back(run.weight(layer).abs().clone());
+    total += original.back().numel();
+  }
+  run.initialize(create("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.6}}));
+  CHECK(run.zeros(layers[0]) == 0);  // one-shot: waits for calibration
+  run.session.event(EventType::CalibrationStart);
+  run.session.event(EventType::CalibrationEnd);
+
+  int64_t zeros = 0;
+  float largest_pruned = 0, smallest_kept = 1e9f;
+  std::vector<int64_t> per_layer;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const at::Tensor pruned = run.weight(layers[i]).eq(0);
+    per_layer.push_back(pruned.sum().item<int64_t>());
+    zeros += per_layer.back();
+    if (per_layer.back() > 0) largest_pruned = std::max(largest_pruned, original[i].masked_select(pruned).max().item<float>());
+    if (per_layer.back() < pruned.numel()) {
+      smallest_kept = std::min(smallest_kept, original[i].masked_select(pruned.logical_not()).min().item<float>());
+    }
+  }
+  CHECK(zeros == expected_zeros(0.6, total));
+  CHECK(largest_pruned <= smallest_kept);
+  // one global threshold: layers with larger weights keep more (fc2 has 2x fan-in, smaller init)
+  CHECK(std::adjacent_find(per_layer.begin(), per_layer.end(), std::not_equal_to<>()) != per_layer.end());
+  run.session.finalize();
+  CHECK(run.zeros(layers[0]) == per_layer[0]);  // pruned once, not again at finalize
+}
+
+TEST_CASE("global magnitude pruning is exact with tied magnitudes and prunes at finalize without calibration") {
+  const at::NoGradGuard no_grad;
+  Run run(modkit::test_models::make_mlp(8, 8, 8, 31));
+  for (const auto& layer : kMlpLayers) run.weight(layer).fill_(0.25);  // every magnitude ties
+  run.initialize(create("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.3}}));
+  run.session.finalize();
+  CHECK(run.zeros("fc1") + run.zeros("fc2") == expected_zeros(0.3, 128));
+}
+
+TEST_CASE("bad parameters are refused with clear messages") {
+  SUBCASE("final_sparsity out of range: the core's schema check") {
+    Params p = magnitude_params("cubic");
+    p["final_sparsity"] = 1.5;
+    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+              .rfind("MagnitudePruningModifier parameter 'final_sparsity': 1.5 is out of range [0, 1]", 0) == 0);
+  }
+  SUBCASE("unknown scheduler: the core's choices check") {
+    Params p = magnitude_params("quadratic");
+    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+              .rfind("MagnitudePruningModifier parameter 'update_scheduler': \"quadratic\" is not one of", 0) == 0);
+  }
+  SUBCASE("missing init_sparsity") {
+    Params p = magnitude_params("cubic");
+    p.erase("init_sparsity");
+    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+              .rfind("MagnitudePruningModifier is missing required parameter 'init_sparsity'", 0) == 0);
+  }
+  SUBCASE("mask_structure 3:2: the plugin's message") {
+    Params p = magnitude_params("cubic");
+    p["mask_structure"] = "3:2";
+    const std::string m = message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); });
+    CHECK(m == "MagnitudePruningModifier.create failed: mask_structure '3:2': expected 'unstructured' or 'N:M' "
+               "with 0 < N < M (keep N of every M weights, e.g. '2:4'), found N=3 and M=2");
+  }
+  SUBCASE("mask_structure that is not N:M") {
+    Params p = magnitude_params("cubic");
+    p["mask_structure"] = "2-4";
+    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+              .find("mask_structure '2-4': expected 'unstructured' or 'N:M'") != std::string::npos);
+  }
+  SUBCASE("update 0") {
+    Params p = magnitude_params("cubic");
+    p["update"] = 0;
+    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+              .find("update: expected a value greater than 0, found 0") != std::string::npos);
+  }
+  SUBCASE("end before start") {
+    Params p = magnitude_params("cubic");
+    p["end"] = 1;
+    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+              .find("end: expected a value greater than start (2), found 1") != std::string::npos);
+  }
+  SUBCASE("global sparsity out of range") {
+    CHECK(message_of<modkit::ValueError>([&] {
+            create("GlobalMagnitudePruningModifier", Params{{"sparsity", -0.1}});
+          }).rfind("GlobalMagnitudePruningModifier parameter 'sparsity': -0.1 is out of range [0, 1]", 0) == 0);
+  }
+}
+
+TEST_CASE("targets that match nothing are named in the error") {
+  for (const std::string type : {"MagnitudePruningModifier", "ConstantPruningModifier", "GlobalMagnitudePruningModifier"}) {
+    CAPTURE(type);
+    Run run(modkit::test_models::make_mlp(16, 32, 8, 37));
+    Params p = type == "MagnitudePruningModifier" ? magnitude_params("cubic")
+               : type == "ConstantPruningModifier" ? Params::object()
+                                                   : Params{{"sparsity", 0.5}};
+    p["targets"] = {"Conv2d", "re:.*q_proj"};
+    const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create(type, p)); });
+    CHECK(m == type + ".on_initialize failed: targets [\"Conv2d\", \"re:.*q_proj\"] match no module");
+    CHECK_FALSE(run.session.initialized());
+  }
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 37));
+  Params p = Params{{"targets", "Linear"}, {"ignore", {"fc1", "fc2"}}};
+  CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("ConstantPruningModifier", p)); })
+            .find("targets [\"Linear\"] match no module once ignore [\"fc1\", \"fc2\"] is applied") !=
+        std::string::npos);
+}
+
+TEST_CASE("N:M pruning needs a last dimension divisible by M") {
+  Run run(modkit::test_models::make_mlp(6, 8, 8, 41));
+  Params p = magnitude_params("cubic");
+  p["mask_structure"] = "2:4";
+  CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("MagnitudePruningModifier", p)); })
+            .find("weight of 'fc1': mask_structure '2:4' needs a last dimension that is a multiple of 4, found 6") !=
+        std::string::npos);
+}
+
+TEST_CASE("magnitude pruning on an epoch schedule updates at fractional epochs") {
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 43));
+  run.initialize(create("MagnitudePruningModifier",
+                        Params{{"init_sparsity", 0.2}, {"final_sparsity", 0.6}, {"start", 0.5}, {"end", 2},
+                               {"update", 0.5}, {"update_scheduler", "linear"}}));
+  const int64_t steps_per_epoch = 4;
+  for (int64_t t = 0; t <= 9; ++t) {
+    run.session.event(EventType::BatchStart, t, std::nullopt, {}, steps_per_epoch);
+    run.session.event(EventType::BatchEnd, t, std::nullopt, {}, steps_per_epoch);
+    CAPTURE(t);
+    // updates at epochs 0.5, 1.0, 1.5, 2.0 = steps 2, 4, 6, 8
+    const double epoch = t < 2 ? -1 : std::min(2.0, 0.5 * std::floor(t / 2.0));
+    const double s = epoch < 0 ? 0 : scheduled("linear", 0.2, 0.6, 0.5, 2, epoch);
+    CHECK(run.zeros("fc1") == expected_zeros(s, 512));
+  }
+}
+
+TEST_CASE("a pruned model saves with its zeros and without extra tensors") {
+  Run run(modkit::test_models::make_mlp(16, 32, 8, 47));
+  run.initialize(create("MagnitudePruningModifier",
+                        Params{{"init_sparsity", 0.7}, {"final_sparsity", 0.7}, {"start", 0}, {"end", 1},
+                               {"update", 1}}));
+  run.session.finalize();
+  const std::string path = std::string(MODKIT_TEST_BINARY_DIR) + "/tests/plugins/pruned_mlp.pt";
+  run.model->save(path);
+  const Model loaded = Model::load(path);
+  for (const auto& layer : kMlpLayers) {
+    CAPTURE(layer);
+    const at::Tensor w = loaded.get_tensor(layer, "weight");
+    CHECK(w.eq(0).sum().item<int64_t>() == expected_zeros(0.7, w.numel()));
+    CHECK(loaded.tensors(layer).size() == 2);  // weight and bias: the masks live in the plugin
+  }
+  std::remove(path.c_str());
+}
