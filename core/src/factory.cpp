@@ -1,6 +1,7 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
 #include <modkit/core/detail/plugin_library.hpp>
 #include <modkit/core/detail/text.hpp>
+#include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/plugin_modifier.hpp>
@@ -38,26 +39,6 @@ struct ModifierFactory::Registry {
 };
 
 namespace {
-
-// Plugin files of a tree in sorted order; `skip` (the experimental/ subtree of
-// a main directory) is not entered.
-std::vector<std::string> plugin_files(const fs::path& root, const fs::path& skip) {
-  std::vector<std::string> files;
-  boost::system::error_code ec;
-  for (fs::recursive_directory_iterator it(root, fs::directory_options::follow_directory_symlink, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    const fs::path& p = it->path();
-    if (!skip.empty() && p == skip) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    boost::system::error_code type_ec;
-    if (p.extension() == ".so" && fs::is_regular_file(p, type_ec)) files.push_back(p.string());
-  }
-  if (ec) spdlog::warn("error while walking '{}': {}", root.string(), ec.message());
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 // Libraries stay loaded for the life of the process (unloading code that
 // links LibTorch is not safe). A file that loaded is not scanned again while
@@ -180,15 +161,11 @@ void ModifierFactory::refresh() {
       }
       continue;
     }
-    for (bool experimental : {false, true}) {
-      const fs::path root = experimental ? dir / "experimental" : dir;
-      if (experimental && !fs::is_directory(root, ec)) continue;
-      auto& into = experimental ? fresh->experimental : fresh->main;
-      for (const auto& file : plugin_files(root, experimental ? fs::path() : dir / "experimental")) {
-        std::vector<LoadRecord> records;
-        merge(into, records, LibraryCache::instance().load(file, experimental, host));
-        fresh->add_records(records);
-      }
+    for (const auto& file : discover_plugin_files(dir.string())) {
+      std::vector<LoadRecord> records;
+      merge(file.experimental ? fresh->experimental : fresh->main, records,
+            LibraryCache::instance().load(file.path, file.experimental, host));
+      fresh->add_records(records);
     }
   }
   fresh->loaded = true;
@@ -213,7 +190,7 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
   if (!fs::is_directory(root, ec)) {
     throw ValueError("plugin directory '" + dir + "' does not exist");
   }
-  for (const auto& file : plugin_files(root, experimental ? fs::path() : root / "experimental")) {
+  for (const auto& file : plugin_files_in_tree(dir, experimental ? "" : (root / "experimental").string())) {
     merge(types, records, LibraryCache::instance().load(file, experimental, host));
   }
   {

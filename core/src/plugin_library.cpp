@@ -78,6 +78,26 @@ void* PluginLibrary::symbol(const std::string& name) const {
   return reinterpret_cast<void*>(&impl_->library.get<char>(name));
 }
 
+std::string check_compatibility(uint32_t abi_major, uint32_t min_minor, const std::string& torch,
+                                int cxx11_abi, const HostFingerprint& host) {
+  if (abi_major != host.abi_major) {
+    return "built for ABI " + std::to_string(abi_major) + "." + std::to_string(min_minor) +
+           ", host supports " + std::to_string(host.abi_major) + ".x";
+  }
+  if (min_minor > host.abi_minor) {
+    return "needs ABI " + std::to_string(abi_major) + "." + std::to_string(min_minor) +
+           " or newer, host provides " + std::to_string(host.abi_major) + "." + std::to_string(host.abi_minor);
+  }
+  if (!torch.empty() && !host.torch_version.empty() && torch != host.torch_version) {
+    return "built against LibTorch " + torch + ", host uses LibTorch " + host.torch_version;
+  }
+  if (!torch.empty() && host.cxx11_abi >= 0 && cxx11_abi >= 0 && cxx11_abi != host.cxx11_abi) {
+    return "built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(cxx11_abi) +
+           ", host uses _GLIBCXX_USE_CXX11_ABI=" + std::to_string(host.cxx11_abi);
+  }
+  return "";
+}
+
 std::string validate_descriptor(const std::string& name, const modkit_modifier_descriptor* d,
                                 const void* image_symbol, const HostFingerprint& host) {
   if (d == nullptr) return "symbol '" + name + "' returned no descriptor";
@@ -96,26 +116,15 @@ std::string validate_descriptor(const std::string& name, const modkit_modifier_d
   if (image_of(reinterpret_cast<const char*>(d) + kDescriptorV1Size - 1) != image) {
     return "descriptor of '" + name + "' extends outside its plugin";
   }
-  if (d->abi_major != host.abi_major) {
-    return "built for ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_min_minor) +
-           ", host supports " + std::to_string(host.abi_major) + ".x";
-  }
-  if (d->abi_min_minor > host.abi_minor) {
-    return "needs ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_min_minor) +
-           " or newer, host provides " + std::to_string(host.abi_major) + "." +
-           std::to_string(host.abi_minor);
-  }
   if (d->type_name == nullptr || name != d->type_name) {
     return "descriptor names type '" + std::string(d->type_name ? d->type_name : "") +
            "' but its symbol is '" + name + "'";
   }
-  const std::string torch = d->torch_version != nullptr ? d->torch_version : "";
-  if (!torch.empty() && !host.torch_version.empty() && torch != host.torch_version) {
-    return "built against LibTorch " + torch + ", host uses LibTorch " + host.torch_version;
-  }
-  if (!torch.empty() && host.cxx11_abi >= 0 && d->cxx11_abi >= 0 && d->cxx11_abi != host.cxx11_abi) {
-    return "built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(d->cxx11_abi) +
-           ", host uses _GLIBCXX_USE_CXX11_ABI=" + std::to_string(host.cxx11_abi);
+  if (std::string why = check_compatibility(d->abi_major, d->abi_min_minor,
+                                            d->torch_version != nullptr ? d->torch_version : "",
+                                            d->cxx11_abi, host);
+      !why.empty()) {
+    return why;
   }
   std::vector<std::string> missing;
   if (d->create == nullptr) missing.push_back("create");

@@ -67,7 +67,7 @@ class ConstantPruningModifier final : public modkit::sdk::Modifier {
   void on_start(State& state, const Event&) override {
     int64_t zeros = 0, total = 0;
     for (Layer& layer : layers_) {
-      const torch::Tensor w = modkit::sdk::get_tensor(state, layer.module, "weight");
+      const at::Tensor w = modkit::sdk::get_tensor(state, layer.module, "weight");
       layer.pruned = w.detach().eq(0);
       zeros += layer.pruned.sum().item<int64_t>();
       total += w.numel();
@@ -84,7 +84,7 @@ class ConstantPruningModifier final : public modkit::sdk::Modifier {
   void on_event(State& state, const Event& event) override {
     if (event.type() != EventType::OptimPostStep || !started_) return;
     if (ended_ && !leave_enabled_) return;
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     for (const Layer& layer : layers_) {
       modkit::sdk::get_tensor(state, layer.module, "weight").masked_fill_(layer.pruned, 0);
     }
@@ -93,7 +93,7 @@ class ConstantPruningModifier final : public modkit::sdk::Modifier {
  private:
   struct Layer {
     std::string module;
-    torch::Tensor pruned;  // bool, true where the weight was zero at start
+    at::Tensor pruned;  // bool, true where the weight was zero at start
   };
 
   std::vector<std::string> targets_;

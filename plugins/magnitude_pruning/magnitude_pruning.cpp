@@ -71,13 +71,13 @@ MaskStructure parse_mask_structure(const std::string& text) {
 
 // True where the weight is pruned: the k = round(s * numel) smallest |w|, exactly k of them
 // (ties broken by topk, so the count never depends on equal magnitudes).
-torch::Tensor unstructured_mask(const torch::Tensor& weight, double sparsity) {
+at::Tensor unstructured_mask(const at::Tensor& weight, double sparsity) {
   const int64_t numel = weight.numel();
   const int64_t k = std::clamp<int64_t>(std::llround(sparsity * static_cast<double>(numel)), 0, numel);
-  torch::Tensor pruned = torch::zeros({numel}, weight.options().dtype(torch::kBool));
+  at::Tensor pruned = at::zeros({numel}, weight.options().dtype(at::kBool));
   if (k > 0) {
-    const torch::Tensor scores = weight.detach().reshape({-1}).abs().to(torch::kFloat);
-    const torch::Tensor smallest = std::get<1>(scores.topk(k, 0, /*largest=*/false, /*sorted=*/false));
+    const at::Tensor scores = weight.detach().reshape({-1}).abs().to(at::kFloat);
+    const at::Tensor smallest = std::get<1>(scores.topk(k, 0, /*largest=*/false, /*sorted=*/false));
     pruned.index_fill_(0, smallest, true);
   }
   return pruned.view(weight.sizes());
@@ -85,10 +85,10 @@ torch::Tensor unstructured_mask(const torch::Tensor& weight, double sparsity) {
 
 // True where the weight is pruned: in every group of M consecutive weights along the last
 // dimension all but the N largest |w| (initialize checked that M divides that dimension).
-torch::Tensor n_m_mask(const torch::Tensor& weight, MaskStructure s) {
-  const torch::Tensor groups = weight.detach().reshape({-1, s.m}).abs().to(torch::kFloat);
-  const torch::Tensor keep = std::get<1>(groups.topk(s.n, 1, /*largest=*/true, /*sorted=*/false));
-  torch::Tensor pruned = torch::ones(groups.sizes(), weight.options().dtype(torch::kBool));
+at::Tensor n_m_mask(const at::Tensor& weight, MaskStructure s) {
+  const at::Tensor groups = weight.detach().reshape({-1, s.m}).abs().to(at::kFloat);
+  const at::Tensor keep = std::get<1>(groups.topk(s.n, 1, /*largest=*/true, /*sorted=*/false));
+  at::Tensor pruned = at::ones(groups.sizes(), weight.options().dtype(at::kBool));
   pruned.scatter_(1, keep, false);
   return pruned.view(weight.sizes());
 }
@@ -177,7 +177,7 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
  private:
   struct Layer {
     std::string module;
-    torch::Tensor pruned;  // bool, true where the weight is held at zero; undefined before start
+    at::Tensor pruned;  // bool, true where the weight is held at zero; undefined before start
   };
 
   // Zhu & Gupta's cubic schedule or a linear ramp, with progress clamped to [0, 1].
@@ -194,7 +194,7 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
   }
 
   void check_n_m_shape(const State& state, const modkit::sdk::ModuleRef& module) const {
-    const torch::Tensor w = modkit::sdk::get_tensor(state, module.name, "weight");
+    const at::Tensor w = modkit::sdk::get_tensor(state, module.name, "weight");
     const int64_t last = w.dim() == 0 ? 1 : w.size(-1);
     if (last % structure_.m != 0) {
       throw Error(MODKIT_ERROR_INVALID_ARGUMENT,
@@ -206,15 +206,15 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
 
   // Recomputes every mask by magnitude for `sparsity` and zeroes the pruned weights in place.
   void prune(State& state, double sparsity, const Event& event) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     for (Layer& layer : layers_) {
-      torch::Tensor w = modkit::sdk::get_tensor(state, layer.module, "weight");
+      at::Tensor w = modkit::sdk::get_tensor(state, layer.module, "weight");
       if (structure_.unstructured()) {
         layer.pruned = unstructured_mask(w, sparsity);
       } else if (sparsity > 0) {
         layer.pruned = n_m_mask(w, structure_);
       } else {
-        layer.pruned = torch::zeros(w.sizes(), w.options().dtype(torch::kBool));
+        layer.pruned = at::zeros(w.sizes(), w.options().dtype(at::kBool));
       }
       w.masked_fill_(layer.pruned, 0);
     }
@@ -225,7 +225,7 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
 
   // Zeroes the pruned weights again, e.g. after an optimizer step moved them.
   void apply_masks(State& state) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     for (const Layer& layer : layers_) {
       if (!layer.pruned.defined()) continue;
       modkit::sdk::get_tensor(state, layer.module, "weight").masked_fill_(layer.pruned, 0);

@@ -47,26 +47,10 @@ nlohmann::json CatalogEntry::to_json() const {
 }
 
 std::string incompatibility(const ModifierInfo& info) {
-  // the same checks, in the same order and words, as the loader's validation
-  const auto host = detail::HostFingerprint::current();
-  const std::string host_torch = FactoryOptions::default_torch_version();
-  if (info.abi_major != host.abi_major) {
-    return "built for ABI " + std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) +
-           ", host supports " + std::to_string(host.abi_major) + ".x";
-  }
-  if (info.abi_min_minor > host.abi_minor) {
-    return "needs ABI " + std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) +
-           " or newer, host provides " + std::to_string(host.abi_major) + "." + std::to_string(host.abi_minor);
-  }
-  if (!info.torch_version.empty() && !host_torch.empty() && info.torch_version != host_torch) {
-    return "built against LibTorch " + info.torch_version + ", host uses LibTorch " + host_torch;
-  }
-  if (!info.torch_version.empty() && host.cxx11_abi >= 0 && info.cxx11_abi >= 0 &&
-      info.cxx11_abi != host.cxx11_abi) {
-    return "built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(info.cxx11_abi) +
-           ", host uses _GLIBCXX_USE_CXX11_ABI=" + std::to_string(host.cxx11_abi);
-  }
-  return "";
+  // the loader's own check, so list predicts exactly what refresh() will refuse
+  auto host = detail::HostFingerprint::current();
+  host.torch_version = FactoryOptions::default_torch_version();
+  return detail::check_compatibility(info.abi_major, info.abi_min_minor, info.torch_version, info.cxx11_abi, host);
 }
 
 FileScan scan_file(const std::string& path, bool experimental) {

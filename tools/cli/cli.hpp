@@ -45,5 +45,6 @@ Command add_list_command(CLI::App& parent, const GlobalOptions& global);
 Command add_inspect_command(CLI::App& parent, const GlobalOptions& global);
 Command add_errors_command(CLI::App& parent, const GlobalOptions& global);
 Command add_new_plugin_command(CLI::App& parent, const GlobalOptions& global);
+Command add_demo_command(CLI::App& parent, const GlobalOptions& global);
 
 }  // namespace modkit::cli

@@ -47,6 +47,7 @@ int run(int argc, char** argv) {
       add_inspect_command(app, global),
       add_errors_command(app, global),
       add_new_plugin_command(app, global),
+      add_demo_command(app, global),
   };
 
   try {

@@ -84,8 +84,8 @@ class GlobalMagnitudePruningModifier final : public modkit::sdk::Modifier {
   // over one float32 concatenation of all target magnitudes: exact, at the cost of a
   // temporary as large as the pruned weights.
   void prune(State& state) {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> weights;
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> weights;
     int64_t total = 0;
     for (const std::string& module : modules_) {
       weights.push_back(modkit::sdk::get_tensor(state, module, "weight"));
@@ -94,25 +94,25 @@ class GlobalMagnitudePruningModifier final : public modkit::sdk::Modifier {
     const int64_t k = std::clamp<int64_t>(std::llround(sparsity_ * static_cast<double>(total)), 0, total);
     if (k == 0) return;
 
-    torch::Tensor threshold;
+    at::Tensor threshold;
     {
-      std::vector<torch::Tensor> flat;
-      for (const torch::Tensor& w : weights) flat.push_back(w.detach().reshape({-1}).abs().to(torch::kFloat));
-      threshold = std::get<0>(torch::cat(flat).kthvalue(k));
+      std::vector<at::Tensor> flat;
+      for (const at::Tensor& w : weights) flat.push_back(w.detach().reshape({-1}).abs().to(at::kFloat));
+      threshold = std::get<0>(at::cat(flat).kthvalue(k));
     }
     const float t = threshold.item<float>();
 
     int64_t below = 0;
-    std::vector<torch::Tensor> scores;
-    for (const torch::Tensor& w : weights) {
-      scores.push_back(w.detach().abs().to(torch::kFloat));
+    std::vector<at::Tensor> scores;
+    for (const at::Tensor& w : weights) {
+      scores.push_back(w.detach().abs().to(at::kFloat));
       below += scores.back().lt(t).sum().item<int64_t>();
     }
     int64_t ties_left = k - below;
     for (size_t i = 0; i < weights.size(); ++i) {
-      torch::Tensor pruned = scores[i].lt(t);
+      at::Tensor pruned = scores[i].lt(t);
       if (ties_left > 0) {
-        const torch::Tensor ties = scores[i].reshape({-1}).eq(t).nonzero().reshape({-1});
+        const at::Tensor ties = scores[i].reshape({-1}).eq(t).nonzero().reshape({-1});
         const int64_t take = std::min<int64_t>(ties_left, ties.numel());
         pruned.view({-1}).index_fill_(0, ties.slice(0, 0, take), true);
         ties_left -= take;

@@ -1,9 +1,12 @@
-// LibTorch helpers for plugins: model tensors as torch::Tensor (zero-copy through DLPack).
+// LibTorch helpers for plugins: model tensors as at::Tensor (zero-copy through DLPack).
 #pragma once
 
+#include <ATen/ATen.h>
 #include <ATen/DLConvertor.h>
-#include <torch/torch.h>
-#include <torch/version.h>
+#include <torch/version.h>  // header only: the version macros
+
+// ATen is enough here (a fraction of <torch/torch.h>'s compile time); plugins
+// include more of LibTorch as they need it.
 
 #include <modkit/sdk/error.hpp>
 #include <modkit/sdk/modifier.hpp>
@@ -19,7 +22,7 @@ constexpr const char* torch_version(int) { return TORCH_VERSION; }
 }  // namespace detail
 
 /// A zero-copy view of a module's parameter or buffer: in-place writes change the model.
-inline torch::Tensor get_tensor(const State& state, const std::string& module,
+inline at::Tensor get_tensor(const State& state, const std::string& module,
                                 const std::string& name) {
   const modkit_host& host = state.host();
   DLManagedTensor* dl = nullptr;
@@ -32,7 +35,7 @@ inline torch::Tensor get_tensor(const State& state, const std::string& module,
 
 /// Copies `value` into a module's tensor, or adds/replaces it (MODKIT_TENSOR_SET_* flags).
 inline void set_tensor(const State& state, const std::string& module, const std::string& name,
-                       const torch::Tensor& value, uint32_t flags = 0) {
+                       const at::Tensor& value, uint32_t flags = 0) {
   const modkit_host& host = state.host();
   DLManagedTensor* dl = at::toDLPack(value.contiguous());
   modkit_error* err = nullptr;

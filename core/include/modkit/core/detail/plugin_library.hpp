@@ -59,6 +59,12 @@ struct FileLoad {
 /// becomes a record under each *Modifier name the file's symbol table lists.
 FileLoad load_plugin_file(const std::string& path, bool experimental, const HostFingerprint& host);
 
+/// Whether a plugin built for `abi_major`.`min_minor` against LibTorch
+/// `torch_version` ("" if none) with `cxx11_abi` can run in `host`: "" when it
+/// can, else the reason (one sentence). Used on descriptors and on metadata.
+std::string check_compatibility(uint32_t abi_major, uint32_t min_minor, const std::string& torch_version,
+                                int cxx11_abi, const HostFingerprint& host);
+
 /// Checks a descriptor returned by symbol `name`; returns "" when valid, else
 /// the reason (one sentence). `image_symbol` is an address inside the same
 /// library, used to check that the descriptor lies within it.
