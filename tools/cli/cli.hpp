@@ -46,5 +46,8 @@ Command add_inspect_command(CLI::App& parent, const GlobalOptions& global);
 Command add_errors_command(CLI::App& parent, const GlobalOptions& global);
 Command add_new_plugin_command(CLI::App& parent, const GlobalOptions& global);
 Command add_demo_command(CLI::App& parent, const GlobalOptions& global);
+Command add_check_command(CLI::App& parent, const GlobalOptions& global);
+Command add_recipe_command(CLI::App& parent, const GlobalOptions& global);
+Command add_apply_command(CLI::App& parent, const GlobalOptions& global);
 
 }  // namespace modkit::cli

@@ -1,4 +1,4 @@
-// `modkit demo`: runs modkit-demo (installed beside modkit) so the modkit binary itself never links LibTorch.
+// `modkit demo`: runs `modkit-torch demo` (installed beside modkit) so the modkit binary itself never links LibTorch.
 #include "cli.hpp"
 
 #include <unistd.h>
@@ -19,8 +19,8 @@ Command add_demo_command(CLI::App& parent, const GlobalOptions& global) {
             std::error_code ec;
             const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
             if (ec) throw Failure(kExitProblem, "cannot locate the modkit executable: " + ec.message());
-            const std::string demo = (self.parent_path() / "modkit-demo").string();
-            std::vector<std::string> args{demo, "--steps", std::to_string(*steps)};
+            const std::string demo = (self.parent_path() / "modkit-torch").string();
+            std::vector<std::string> args{demo, "demo", "--steps", std::to_string(*steps)};
             for (const auto& dir : global.plugin_dirs) args.insert(args.end(), {"--plugin-dir", dir});
             if (!output->empty()) args.insert(args.end(), {"--output", *output});
             std::vector<char*> argv;

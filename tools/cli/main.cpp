@@ -26,7 +26,7 @@ std::string lower_first(std::string s) {
 int run(int argc, char** argv) {
   using namespace modkit::cli;
   GlobalOptions global;
-  CLI::App app{"modkit: list, inspect and diagnose model-compression modifier plugins", "modkit"};
+  CLI::App app{"modkit: list, inspect and diagnose model-compression modifier plugins; check recipes and apply them", "modkit"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
   // global options may come before or after the subcommand
@@ -47,6 +47,9 @@ int run(int argc, char** argv) {
       add_inspect_command(app, global),
       add_errors_command(app, global),
       add_new_plugin_command(app, global),
+      add_check_command(app, global),
+      add_recipe_command(app, global),
+      add_apply_command(app, global),
       add_demo_command(app, global),
   };
 

@@ -1,10 +1,12 @@
-// modkit-demo: prunes a generated transformer-like TorchScript model during a short training loop and shows what changed.
+// `modkit-torch demo`: prunes a generated transformer-like TorchScript model during a short training loop and shows what changed.
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/core/stage.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/test_models.hpp>
+
+#include "torch_tool.hpp"
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
@@ -110,24 +112,20 @@ int run(const std::vector<std::string>& plugin_dirs, int steps, const std::strin
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"modkit-demo: magnitude pruning of a generated TorchScript model during a short training loop"};
-  std::vector<std::string> plugin_dirs;
-  int steps = 12;
-  std::string output;
-  app.add_option("--plugin-dir", plugin_dirs, "plugin directory, searched first (repeatable)");
-  app.add_option("--steps", steps, "training steps")->check(CLI::Range(6, 10000));
-  app.add_option("--output", output, "where to save the pruned model (TorchScript)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  try {
-    return run(plugin_dirs, steps, output);
-  } catch (const std::exception& e) {
-    std::cerr << "modkit demo: " << e.what() << "\n";
-    return 1;
-  }
+namespace modkit::tool {
+
+void add_demo_command(CLI::App& parent, std::function<int()>& run_selected) {
+  CLI::App* app = parent.add_subcommand(
+      "demo", "magnitude pruning of a generated TorchScript model during a short training loop");
+  auto plugin_dirs = std::make_shared<std::vector<std::string>>();
+  auto steps = std::make_shared<int>(12);
+  auto output = std::make_shared<std::string>();
+  app->add_option("--plugin-dir", *plugin_dirs, "plugin directory, searched first (repeatable)");
+  app->add_option("--steps", *steps, "training steps")->check(CLI::Range(6, 10000));
+  app->add_option("--output", *output, "where to save the pruned model (TorchScript)");
+  app->callback([&run_selected, plugin_dirs, steps, output] {
+    run_selected = [plugin_dirs, steps, output] { return run(*plugin_dirs, *steps, *output); };
+  });
 }
+
+}  // namespace modkit::tool

@@ -1,0 +1,148 @@
+// Oneshot compression: build every stage from the recipe, then run each stage through its own session.
+#include <modkit/torch/oneshot.hpp>
+
+#include <modkit/core/session.hpp>
+#include <modkit/core/state.hpp>
+#include <modkit/torch/targets.hpp>
+
+#include <chrono>
+#include <set>
+
+namespace modkit {
+namespace {
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", \"" : "\"") + items[i] + "\"";
+  return out + "]";
+}
+
+std::vector<std::string> string_list(const Params& params, const std::string& key) {
+  std::vector<std::string> out;
+  const auto it = params.find(key);
+  if (it == params.end() || !it->is_array()) return out;
+  for (const auto& v : *it) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// The modifier's parameters as it sees them: the schema's defaults filled in for plugin
+// types (so an omitted `targets` means the plugin's default); as written for registered ones.
+Params resolved(const RecipeModifier& entry, const ModifierFactory& factory) {
+  const auto found = factory.find(entry.type);
+  if (!found || found->registered) return entry.params;
+  return resolve_params(found->info, entry.params);
+}
+
+}  // namespace
+
+std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, const ModifierFactory& factory,
+                                         const OneshotOptions& options) {
+  for (const RecipeStage& stage : recipe.stages) {
+    if (stage.run_type == "train") {
+      throw RecipeError(stage.where, "stage '" + stage.name +
+                                         "' has run_type 'train': oneshot runs only oneshot stages "
+                                         "(expected run_type 'oneshot' or none)");
+    }
+  }
+  // Every modifier is created (and the recipe checked) before the model is touched.
+  std::vector<StageModifiers> built =
+      build_stages(recipe, factory, options.allow_registered, options.allow_experimental);
+  const std::vector<ModuleInfo> all_modules = model.modules();
+
+  std::vector<OneshotStageSummary> summaries;
+  for (size_t s = 0; s < built.size(); ++s) {
+    const RecipeStage& entry = recipe.stages[s];
+    StageModifiers& stage = built[s];
+    if (options.on_stage) options.on_stage(s, built.size(), entry.name);
+    const auto started = std::chrono::steady_clock::now();
+
+    OneshotStageSummary summary;
+    summary.name = entry.name;
+    summary.group = entry.group;
+    summary.index = static_cast<int64_t>(s);
+
+    // 1. match targets; drop (allow_unmatched) or refuse modifiers that select nothing
+    std::set<std::string> targeted;
+    bool everything = false;
+    std::vector<std::unique_ptr<Modifier>> kept;
+    for (size_t m = 0; m < stage.modifiers.size(); ++m) {
+      const RecipeModifier& me = entry.modifiers[m];
+      OneshotModifierSummary ms;
+      ms.type = me.type;
+      ms.group = me.group;
+      ms.index = me.index;
+      ms.params = resolved(me, factory);
+      if (ms.params.contains("targets") && ms.params["targets"].is_array()) {
+        const std::vector<std::string> targets = string_list(ms.params, "targets");
+        const std::vector<std::string> ignore = string_list(ms.params, "ignore");
+        TargetMatcher matcher(targets, ignore);
+        for (const ModuleInfo& module : all_modules) {
+          if (matcher.matches(module)) ms.modules.push_back(module.name);
+        }
+        ms.unmatched_targets = matcher.unmatched_targets();
+        if (ms.modules.empty()) {
+          const std::string why = me.type + ": targets " + quoted_list(targets) + " match no module" +
+                                  (ignore.empty() ? std::string() : " once ignore " + quoted_list(ignore) + " is applied");
+          if (!options.allow_unmatched) throw RecipeError(me.location_of("targets"), why);
+          ms.skipped = true;
+          ms.note = why + " (skipped: allow_unmatched)";
+          summary.modifiers.push_back(std::move(ms));
+          continue;
+        }
+        targeted.insert(ms.modules.begin(), ms.modules.end());
+      } else {
+        everything = true;
+      }
+      kept.push_back(std::move(stage.modifiers[m]));
+      summary.modifiers.push_back(std::move(ms));
+    }
+    stage.modifiers = std::move(kept);
+    for (const ModuleInfo& module : all_modules) {
+      if (everything || targeted.count(module.name)) summary.modules.push_back(module.name);
+    }
+
+    // 2. initialize one modifier at a time, so a failure names its recipe entry
+    State state;
+    state.host = Model::host();
+    state.model = model.handle();
+    std::vector<const RecipeModifier*> entries;
+    for (size_t m = 0; m < summary.modifiers.size(); ++m) {
+      if (!summary.modifiers[m].skipped) entries.push_back(&entry.modifiers[m]);
+    }
+    for (size_t m = 0; m < stage.modifiers.size(); ++m) {
+      try {
+        stage.modifiers[m]->initialize(state);
+      } catch (const RecipeError&) {
+        throw;
+      } catch (const std::exception& e) {
+        for (size_t k = 0; k < m; ++k) {  // release hooks of the ones already set up
+          try {
+            stage.modifiers[k]->finalize(state);
+          } catch (...) {
+          }
+        }
+        throw RecipeError(entries[m]->where, "stage '" + entry.name + "': " + e.what());
+      }
+    }
+
+    // 3. the calibration events and finalize, through a session of this stage alone
+    Session session(state);
+    session.initialize([&] {
+      std::vector<StageModifiers> one;
+      one.push_back(std::move(stage));
+      return one;
+    }());
+    session.event(EventType::CalibrationStart);
+    session.event(EventType::SequentialEpochEnd, std::nullopt, std::nullopt, summary.modules);
+    session.event(EventType::CalibrationEnd);
+    session.finalize();
+
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
+}
+
+}  // namespace modkit

@@ -1,0 +1,438 @@
+// `modkit-torch apply`: loads a TorchScript model, applies a recipe in one shot, saves atomically and reports what changed.
+#include "torch_tool.hpp"
+
+#include <modkit/core/errors.hpp>
+#include <modkit/core/factory.hpp>
+#include <modkit/core/logging.hpp>
+#include <modkit/core/recipe.hpp>
+#include <modkit/torch/model.hpp>
+#include <modkit/torch/oneshot.hpp>
+#include <modkit/torch/test_models.hpp>
+
+#include <nlohmann/json.hpp>
+#include <torch/csrc/jit/api/module.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace modkit::tool {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct ApplyOptions {
+  std::vector<std::string> plugin_dirs;
+  std::string recipe;
+  std::string model;
+  std::string output;
+  std::string report;
+  bool allow_unmatched = false;
+  bool json = false;
+  int verbose = 0;
+};
+
+// The built-in recipe of `modkit apply` without --recipe: data-free and oneshot-ready.
+// MagnitudePruningModifier prunes at initialize when start <= 0, with init_sparsity; init =
+// final and end = start + 1 make that the whole schedule (no BATCH_START ever comes in oneshot).
+const char* const kDefaultPruning = R"([[stage]]
+name = "sparsity"
+run_type = "oneshot"
+
+[[stage.modifiers]]
+type = "MagnitudePruningModifier"
+targets = ["Linear"]
+ignore = ["lm_head"]
+init_sparsity = 0.5
+final_sparsity = 0.5
+start = 0
+end = 1
+update = 1
+)";
+
+// Added when a QuantizationModifier is installed (plugins/quantization).
+const char* const kDefaultQuantization = R"(
+[[stage]]
+name = "quantization"
+run_type = "oneshot"
+
+[[stage.modifiers]]
+type = "QuantizationModifier"
+targets = ["Linear"]
+ignore = ["lm_head"]
+scheme = "W4A16"
+)";
+
+// A single status line on a terminal; nothing in a pipe (DESIGN.md: quiet in a pipe).
+class Progress {
+ public:
+  Progress() : on_(::isatty(STDERR_FILENO) == 1) {}
+  ~Progress() { clear(); }
+  void show(const std::string& text) {
+    if (!on_) return;
+    std::cerr << "\r\033[K" << text << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (on_ && shown_) std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+};
+
+// The checks Model::save makes, done before the (possibly long) work so a bad destination fails fast.
+void check_destination(const std::string& path, const std::string& what) {
+  const std::string prefix = "cannot save " + what + " '" + path + "': ";
+  const fs::path p(path);
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) throw ValueError(prefix + "directory '" + dir + "' does not exist");
+  if (!S_ISDIR(st.st_mode)) throw ValueError(prefix + "'" + dir + "' is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    throw ValueError(prefix + "directory '" + dir + "' is not writable: " + std::strerror(errno));
+  }
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    throw ValueError(prefix + "expected a file path, found a directory");
+  }
+}
+
+int64_t tensor_bytes(const torch::jit::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.named_parameters(true)) n += static_cast<int64_t>(p.value.nbytes());
+  for (const auto& b : m.named_buffers(true)) n += static_cast<int64_t>(b.value.nbytes());
+  return n;
+}
+
+int64_t serialized_bytes(const torch::jit::Module& m) {
+  std::ostringstream out;
+  m.save(out);
+  return static_cast<int64_t>(out.str().size());
+}
+
+bool has_tensor(const Model& model, const std::string& module, const std::string& name) {
+  for (const auto& t : model.tensors(module)) {
+    if (t.name == name) return true;
+  }
+  return false;
+}
+
+double sparsity_of(const at::Tensor& t) {
+  return t.numel() ? (t == 0).sum().item<double>() / static_cast<double>(t.numel()) : 0.0;
+}
+
+// Weight bits a quantization modifier asks for: num_bits, or N in a "WNA..." scheme; 0 when unknown.
+int weight_bits(const Params& params) {
+  if (params.contains("num_bits") && params["num_bits"].is_number_integer()) return params["num_bits"].get<int>();
+  if (params.contains("scheme") && params["scheme"].is_string()) {
+    std::smatch m;
+    const std::string scheme = params["scheme"].get<std::string>();
+    if (std::regex_search(scheme, m, std::regex("^W(\\d+)", std::regex::icase))) return std::stoi(m[1]);
+    if (scheme.find("FP8") != std::string::npos) return 8;
+  }
+  return 0;
+}
+
+// Granularity of a weight_scale next to `weight`: one scale, one per output channel, or per group.
+std::string granularity(const at::Tensor& scale, const at::Tensor& weight) {
+  if (scale.numel() <= 1) return "tensor";
+  if (weight.dim() == 2 && scale.dim() >= 1 && scale.size(0) == weight.size(0)) {
+    const int64_t per_row = scale.numel() / weight.size(0);
+    if (per_row == 1) return "channel";
+    if (per_row > 0 && weight.size(1) % per_row == 0) return "group " + std::to_string(weight.size(1) / per_row);
+  }
+  return "shape " + c10::str(scale.sizes());
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << v;
+  return out.str();
+}
+
+std::string bytes_text(int64_t n) {
+  if (n < 0) return "-";
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? std::to_string(n) + " B" : fixed(v, 1) + " " + units[u];
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line = "  ";
+    for (size_t i = 0; i < row.size(); ++i) {
+      // numbers right-aligned, names left-aligned
+      const bool left = i == 0;
+      const std::string pad(widths[i] - row[i].size(), ' ');
+      line += (left ? row[i] + pad : pad + row[i]) + (i + 1 < row.size() ? "  " : "");
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+// Writes `text` to a hidden temporary next to `path`; the caller renames it into place.
+std::string write_temp(const std::string& path, const std::string& text) {
+  const fs::path p(path);
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  std::string tmp = dir + "/." + p.filename().string() + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw RuntimeError("cannot save report '" + path + "': " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
+  const int err = errno;
+  if (::close(fd) != 0 || !ok) {
+    ::unlink(tmp.c_str());
+    throw RuntimeError("cannot save report '" + path + "': " + std::strerror(err));
+  }
+  return tmp;
+}
+
+// Writes the report as indented JSON: a temporary next to `path`, renamed into place.
+void write_report(const std::string& path, const json& report) {
+  const std::string tmp = write_temp(path, report.dump(2) + "\n");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw RuntimeError("cannot save report '" + path + "': " + err);
+  }
+}
+
+int run_apply(const ApplyOptions& o) {
+  if (!o.model.empty() && o.output.empty()) {
+    std::cerr << "modkit: --model needs --output (where to write the compressed model)\n";
+    return 2;
+  }
+  modkit::log_to_stderr();
+  modkit::set_log_level(o.verbose >= 2 ? LogLevel::Debug : o.verbose == 1 ? LogLevel::Warn : LogLevel::Off);
+  Progress progress;
+  json notes = json::array();
+
+  // 1. fast checks: destinations, plugins, recipe
+  if (!o.output.empty()) check_destination(o.output, "model");
+  if (!o.report.empty()) check_destination(o.report, "report");
+  progress.show("loading plugins...");
+  FactoryOptions factory_options;
+  factory_options.plugin_dirs = o.plugin_dirs;
+  ModifierFactory factory(factory_options);
+  factory.refresh();
+
+  Recipe recipe;
+  if (o.recipe.empty()) {
+    std::string text = kDefaultPruning;
+    if (factory.find("QuantizationModifier")) {
+      text += kDefaultQuantization;
+    } else {
+      notes.push_back("QuantizationModifier is not installed: the default recipe prunes only");
+    }
+    recipe = Recipe::parse_toml(text, "<default recipe>");
+  } else {
+    recipe = Recipe::load(o.recipe);
+  }
+  check_recipe(recipe, factory);
+
+  // 2. the model
+  progress.show(o.model.empty() ? "generating the model..." : "loading " + o.model + "...");
+  const std::string model_name =
+      o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden 64>" : o.model;
+  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, 64, 1)) : Model::load(o.model);
+  const int64_t bytes_before = tensor_bytes(model.module());
+  const int64_t file_before = o.model.empty() ? serialized_bytes(model.module())
+                                              : static_cast<int64_t>(fs::file_size(o.model));
+  std::map<std::string, at::Tensor> before;  // copies of every weight, keyed by module
+  for (const auto& m : model.modules()) {
+    if (has_tensor(model, m.name, "weight")) {
+      before[m.name] = model.get_tensor(m.name, "weight").detach().clone();
+    }
+  }
+
+  // 3. oneshot
+  OneshotOptions options;
+  options.allow_unmatched = o.allow_unmatched;
+  options.on_stage = [&](size_t i, size_t n, const std::string& name) {
+    progress.show("stage " + std::to_string(i + 1) + "/" + std::to_string(n) + " '" + name + "'...");
+  };
+  const std::vector<OneshotStageSummary> stages = oneshot(model, recipe, factory, options);
+
+  // 4. the report (built before saving, so nothing can fail between save and exit)
+  std::vector<std::string> targeted;  // model order
+  std::map<std::string, const OneshotModifierSummary*> quantized_by;
+  {
+    std::set<std::string> seen;
+    for (const auto& s : stages) {
+      for (const auto& m : s.modifiers) {
+        if (m.skipped) continue;
+        for (const auto& name : m.modules) {
+          seen.insert(name);
+          if (weight_bits(m.params) > 0) quantized_by[name] = &m;
+        }
+      }
+    }
+    for (const auto& m : model.modules()) {
+      if (seen.count(m.name) && before.count(m.name)) targeted.push_back(m.name);
+    }
+  }
+  json modules = json::array();
+  for (const auto& name : targeted) {
+    const at::Tensor w0 = before.at(name).to(at::kFloat);
+    const at::Tensor w1_raw = model.get_tensor(name, "weight").detach();
+    const at::Tensor w1 = w1_raw.to(at::kFloat);
+    const double norm = w0.norm().item<double>();
+    const double error = norm > 0 ? (w1 - w0).norm().item<double>() / norm : 0.0;
+    json row = {{"module", name},
+                {"shape", w1_raw.sizes().vec()},
+                {"sparsity_before", sparsity_of(w0)},
+                {"sparsity", sparsity_of(w1)},
+                {"relative_error", error},
+                {"dtype", std::string(c10::toString(w1_raw.scalar_type()))}};
+    const auto q = quantized_by.find(name);
+    if (q != quantized_by.end() && has_tensor(model, name, "weight_scale")) {
+      const at::Tensor scale = model.get_tensor(name, "weight_scale");
+      row["bits"] = weight_bits(q->second->params);
+      row["scheme"] = q->second->params.value("scheme", std::string("custom"));
+      row["granularity"] = granularity(scale, w1_raw);
+    } else {
+      row["bits"] = static_cast<int>(w1_raw.element_size() * 8);
+      row["scheme"] = nullptr;
+      row["granularity"] = nullptr;
+    }
+    modules.push_back(row);
+  }
+  json stage_list = json::array();
+  for (const auto& s : stages) {
+    json mods = json::array();
+    for (const auto& m : s.modifiers) {
+      mods.push_back({{"type", m.type},
+                      {"group", m.group},
+                      {"index", m.index},
+                      {"modules", m.modules},
+                      {"unmatched_targets", m.unmatched_targets},
+                      {"skipped", m.skipped},
+                      {"note", m.note}});
+      if (m.skipped) notes.push_back(m.note);
+      if (!m.skipped && !m.unmatched_targets.empty()) {
+        std::string t;
+        for (const auto& u : m.unmatched_targets) t += (t.empty() ? "\"" : ", \"") + u + "\"";
+        notes.push_back(m.type + ": targets [" + t + "] matched no module (the others did)");
+      }
+    }
+    stage_list.push_back({{"name", s.name},
+                          {"group", s.group},
+                          {"index", s.index},
+                          {"seconds", s.seconds},
+                          {"modules", s.modules.size()},
+                          {"modifiers", mods}});
+  }
+  const int64_t bytes_after = tensor_bytes(model.module());
+  json report = {{"recipe", o.recipe.empty() ? "<default recipe>" : o.recipe},
+                 {"model", model_name},
+                 {"output", o.output.empty() ? json(nullptr) : json(o.output)},
+                 {"stages", stage_list},
+                 {"modules", modules},
+                 {"size",
+                  {{"tensor_bytes_before", bytes_before},
+                   {"tensor_bytes_after", bytes_after},
+                   {"file_bytes_before", file_before},
+                   {"file_bytes_after", nullptr}}},
+                 {"notes", notes}};
+
+  // 5. save the model atomically, then the report (also atomically); a report that cannot be
+  // written takes a new output file with it, so a failed run leaves no output behind
+  if (!o.output.empty()) {
+    progress.show("saving " + o.output + "...");
+    const bool existed = fs::exists(o.output);
+    model.save(o.output);
+    report["size"]["file_bytes_after"] = static_cast<int64_t>(fs::file_size(o.output));
+    if (!o.report.empty()) {
+      try {
+        write_report(o.report, report);
+      } catch (...) {
+        if (!existed) ::unlink(o.output.c_str());
+        throw;
+      }
+    }
+  } else {
+    report["size"]["file_bytes_after"] = serialized_bytes(model.module());
+    if (!o.report.empty()) write_report(o.report, report);
+  }
+  progress.clear();
+
+  // 6. show it
+  if (o.json) {
+    std::cout << report.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "recipe " << report["recipe"].get<std::string>() << " on " << model_name << "\n";
+  for (const auto& s : stages) {
+    std::cout << "  stage '" << s.name << "': ";
+    for (size_t i = 0; i < s.modifiers.size(); ++i) {
+      const auto& m = s.modifiers[i];
+      std::cout << (i ? ", " : "") << m.type << " (" << (m.skipped ? "skipped" : std::to_string(m.modules.size()) + " modules") << ")";
+    }
+    std::cout << " in " << fixed(s.seconds, 2) << " s\n";
+  }
+  std::cout << "\n";
+  std::vector<std::vector<std::string>> rows{{"MODULE", "SHAPE", "SPARSITY", "BITS", "SCHEME", "REL. ERROR"}};
+  for (const auto& m : modules) {
+    std::vector<int64_t> shape = m["shape"].get<std::vector<int64_t>>();
+    std::string shape_s;
+    for (size_t i = 0; i < shape.size(); ++i) shape_s += (i ? "x" : "") + std::to_string(shape[i]);
+    std::string scheme = m["scheme"].is_null() ? "-" : m["scheme"].get<std::string>();
+    if (!m["granularity"].is_null()) scheme += " (" + m["granularity"].get<std::string>() + ")";
+    rows.push_back({m["module"].get<std::string>(), shape_s, fixed(100.0 * m["sparsity"].get<double>(), 1) + "%",
+                    std::to_string(m["bits"].get<int>()), scheme, fixed(m["relative_error"].get<double>(), 4)});
+  }
+  print_table(rows);
+  const json& size = report["size"];
+  std::cout << "\nparameters+buffers: " << bytes_text(bytes_before) << " -> " << bytes_text(bytes_after)
+            << "; file: " << bytes_text(size["file_bytes_before"].get<int64_t>()) << " -> "
+            << bytes_text(size["file_bytes_after"].get<int64_t>()) << (o.output.empty() ? " (serialized, not saved)" : "")
+            << "\n";
+  for (const auto& n : notes) std::cout << "note: " << n.get<std::string>() << "\n";
+  if (!o.output.empty()) std::cout << "wrote " << o.output << " (load it with torch.jit.load)\n";
+  if (!o.report.empty()) std::cout << "wrote " << o.report << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_apply_command(CLI::App& parent, std::function<int()>& run_selected) {
+  CLI::App* app = parent.add_subcommand("apply", "apply a recipe to a TorchScript model in one shot and report");
+  auto o = std::make_shared<ApplyOptions>();
+  app->add_option("--plugin-dir", o->plugin_dirs, "plugin directory, searched first (repeatable)");
+  app->add_option("--recipe", o->recipe, "the recipe (.toml or .yaml); default: the built-in one");
+  app->add_option("--model", o->model, "the TorchScript model; default: a generated small transformer");
+  app->add_option("--output", o->output, "where to write the compressed model (atomically)");
+  app->add_option("--report", o->report, "also write the report as JSON to this file");
+  app->add_flag("--allow-unmatched", o->allow_unmatched, "skip modifiers whose targets match no module");
+  app->add_flag("--json", o->json, "print the report as JSON");
+  app->add_flag("-v,--verbose", o->verbose, "log the core's warnings (-vv: debug) to stderr");
+  app->callback([&run_selected, o] { run_selected = [o] { return run_apply(*o); }; });
+}
+
+}  // namespace modkit::tool

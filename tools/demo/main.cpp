@@ -1,0 +1,25 @@
+// modkit-torch: the LibTorch executable behind `modkit demo` and `modkit apply` (modkit itself never links LibTorch).
+#include "torch_tool.hpp"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"modkit-torch: the LibTorch side of the modkit CLI (run through 'modkit demo' and 'modkit apply')",
+               "modkit-torch"};
+  app.require_subcommand(1);
+  std::function<int()> run_selected;
+  modkit::tool::add_demo_command(app, run_selected);
+  modkit::tool::add_apply_command(app, run_selected);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    return run_selected ? run_selected() : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "modkit: " << e.what() << "\n";
+    return 1;
+  }
+}
