@@ -1,5 +1,8 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
+#include <modkit/core/detail/elf.hpp>
+#include <modkit/core/detail/path_safety.hpp>
 #include <modkit/core/detail/plugin_library.hpp>
+#include <modkit/core/detail/scanner.hpp>
 #include <modkit/core/detail/text.hpp>
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = boost::filesystem;
 
@@ -49,13 +53,16 @@ class LibraryCache {
     static auto* cache = new LibraryCache();  // never destroyed: see above
     return *cache;
   }
+  // Whether `path` is loaded and unchanged since (so it needs no scan).
+  bool has(const std::string& path, bool experimental, const detail::HostFingerprint& host) {
+    bool has_stat = false;
+    const std::string k = key(path, experimental, host, has_stat);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return has_stat && loaded_.count(k) != 0;
+  }
   detail::FileLoad load(const std::string& path, bool experimental, const detail::HostFingerprint& host) {
-    struct stat st {};
-    const bool has_stat = ::stat(path.c_str(), &st) == 0;
-    const std::string key = path + '\n' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) +
-                            ':' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) +
-                            '.' + std::to_string(st.st_mtim.tv_nsec) + ':' + (experimental ? "x" : "m") +
-                            ':' + host.torch_version;
+    bool has_stat = false;
+    const std::string key = this->key(path, experimental, host, has_stat);
     // loading runs plugin code (static constructors): one file at a time
     std::lock_guard<std::mutex> lock(mutex_);
     if (has_stat) {
@@ -67,6 +74,15 @@ class LibraryCache {
   }
 
  private:
+  static std::string key(const std::string& path, bool experimental, const detail::HostFingerprint& host,
+                         bool& has_stat) {
+    struct stat st {};
+    has_stat = ::stat(path.c_str(), &st) == 0;
+    return path + '\n' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
+           std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+           std::to_string(st.st_mtim.tv_nsec) + ':' + (experimental ? "x" : "m") + ':' + host.torch_version;
+  }
+
   std::mutex mutex_;
   std::map<std::string, detail::FileLoad> loaded_;
 };
@@ -83,6 +99,36 @@ void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& record
     records.push_back(std::move(record));
   }
   for (const auto& type : load.types) into.emplace(type->info.name, type);
+}
+
+// A file refused before any of its code ran: one record per *Modifier name
+// its symbol table lists (read without loading it), or one file-level record.
+detail::FileLoad refused(const std::string& path, bool experimental, LoadStage stage, const std::string& reason) {
+  detail::FileLoad out;
+  std::vector<std::string> names;
+  try {
+    for (const auto& sym : detail::read_elf(path).symbols) {
+      const std::string suffix = "Modifier";
+      if (sym.name.size() >= suffix.size() &&
+          sym.name.compare(sym.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        names.push_back(sym.name);
+      }
+    }
+  } catch (const std::exception&) {
+    // unreadable: the file-level record below says why it was refused
+  }
+  if (names.empty()) names.push_back("");
+  for (const auto& name : names) {
+    LoadRecord r;
+    r.name = name;
+    r.file = path;
+    r.stage = stage;
+    r.reason = reason;
+    r.experimental = experimental;
+    spdlog::warn("{}", r.message());
+    out.records.push_back(std::move(r));
+  }
+  return out;
 }
 
 ModifierEntry entry_of(const TypePtr& type, bool experimental) {
@@ -128,7 +174,18 @@ ModifierFactory::ModifierFactory(FactoryOptions options)
     : options_(std::move(options)), registry_(std::make_unique<Registry>()) {
   search_dirs_ = options_.plugin_dirs;
   if (options_.use_environment) {
-    for (auto& dir : split_path_list(std::getenv("MODKIT_PLUGIN_PATH"))) search_dirs_.push_back(dir);
+    for (auto& dir : split_path_list(std::getenv("MODKIT_PLUGIN_PATH"))) {
+      // a relative entry loads whatever the working directory holds (the
+      // LD_LIBRARY_PATH "::" trap): refuse it rather than resolve it
+      if (!options_.allow_unsafe_paths && !fs::path(dir).is_absolute()) {
+        LoadRecord r;
+        r.file = dir;
+        r.reason = "relative entry in MODKIT_PLUGIN_PATH, expected an absolute directory";
+        path_records_.push_back(std::move(r));
+        continue;
+      }
+      search_dirs_.push_back(dir);
+    }
   }
   if (options_.use_install_dir) search_dirs_.push_back(installed_plugin_dir());
 }
@@ -143,9 +200,10 @@ ModifierFactory& ModifierFactory::instance() {
 }
 
 void ModifierFactory::refresh() {
-  auto host = detail::HostFingerprint::current();
-  host.torch_version = options_.host_torch_version;
   auto fresh = std::make_unique<Registry>();
+  for (const auto& r : path_records_) spdlog::warn("{}", r.message());
+  fresh->add_records(path_records_);
+  std::vector<PluginFile> files;
   for (size_t i = 0; i < search_dirs_.size(); ++i) {
     const fs::path dir(search_dirs_[i]);
     boost::system::error_code ec;
@@ -161,12 +219,13 @@ void ModifierFactory::refresh() {
       }
       continue;
     }
-    for (const auto& file : discover_plugin_files(dir.string())) {
-      std::vector<LoadRecord> records;
-      merge(file.experimental ? fresh->experimental : fresh->main, records,
-            LibraryCache::instance().load(file.path, file.experimental, host));
-      fresh->add_records(records);
-    }
+    for (auto& file : discover_plugin_files(dir.string())) files.push_back(std::move(file));
+  }
+  const std::vector<detail::FileLoad> loads = load_files(files);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::vector<LoadRecord> records;
+    merge(files[i].experimental ? fresh->experimental : fresh->main, records, loads[i]);
+    fresh->add_records(records);
   }
   fresh->loaded = true;
   std::unique_lock lock(mutex_);
@@ -181,8 +240,6 @@ bool ModifierFactory::loaded() const {
 
 std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const std::string& dir,
                                                                         bool experimental) {
-  auto host = detail::HostFingerprint::current();
-  host.torch_version = options_.host_torch_version;
   std::map<std::string, TypePtr> types;
   std::vector<LoadRecord> records;
   const fs::path root(dir);
@@ -190,15 +247,82 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
   if (!fs::is_directory(root, ec)) {
     throw ValueError("plugin directory '" + dir + "' does not exist");
   }
-  for (const auto& file : plugin_files_in_tree(dir, experimental ? "" : (root / "experimental").string())) {
-    merge(types, records, LibraryCache::instance().load(file, experimental, host));
+  std::vector<PluginFile> files;
+  for (auto& file : plugin_files_in_tree(dir, experimental ? "" : (root / "experimental").string())) {
+    files.push_back({std::move(file), experimental, dir});
   }
+  const std::vector<detail::FileLoad> loads = load_files(files);
+  for (const auto& load : loads) merge(types, records, load);
   {
     std::unique_lock lock(mutex_);
     registry_->add_records(records);
   }
   std::map<std::string, ModifierEntry> out;
   for (const auto& [name, type] : types) out.emplace(name, entry_of(type, experimental));
+  return out;
+}
+
+std::vector<detail::FileLoad> ModifierFactory::load_files(const std::vector<PluginFile>& files) const {
+  auto host = detail::HostFingerprint::current();
+  host.torch_version = options_.host_torch_version;
+  std::vector<detail::FileLoad> out(files.size());
+  std::vector<char> done(files.size(), 0);
+  std::vector<std::string> resolved(files.size());
+
+  // 1. who could have written this code? (no plugin code runs)
+  const uid_t uid = ::geteuid();
+  for (size_t i = 0; i < files.size(); ++i) {
+    resolved[i] = detail::resolved_path(files[i].path);
+    if (options_.allow_unsafe_paths) continue;
+    if (std::string why = detail::check_plugin_path(files[i].path, files[i].dir, uid); !why.empty()) {
+      out[i] = refused(files[i].path, files[i].experimental, LoadStage::Scan, why);
+      done[i] = 1;
+    }
+  }
+
+  // 2. the scanner child loads what this process has not loaded yet
+  if (options_.isolation == Isolation::Subprocess) {
+    std::vector<size_t> pending;
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (!done[i] && !LibraryCache::instance().has(files[i].path, files[i].experimental, host)) pending.push_back(i);
+    }
+    const std::string scanner = pending.empty() ? "" : detail::find_plugin_scanner(options_.scanner_path);
+    if (!pending.empty() && scanner.empty()) {
+      spdlog::warn("no plugin scanner found ({}); loading plugins in this process without crash isolation",
+                   options_.scanner_path.empty() ? "set MODKIT_PLUGIN_SCANNER or install modkit-plugin-scanner"
+                                                 : "'" + options_.scanner_path + "' is not an executable file");
+    } else if (!pending.empty()) {
+      std::vector<detail::ScanRequest> requests;
+      for (size_t i : pending) requests.push_back({files[i].path, files[i].experimental});
+      try {
+        const auto results = detail::scan_in_subprocess(scanner, requests, host.torch_version, options_.scan_timeout);
+        for (size_t k = 0; k < pending.size(); ++k) {
+          const size_t i = pending[k];
+          const auto& result = results[k];
+          if (!result.complete) {
+            out[i] = refused(files[i].path, files[i].experimental, LoadStage::Isolated, result.failure);
+            done[i] = 1;
+          } else if (!result.any_loaded) {
+            // nothing to load here: the child's records are the file's records
+            out[i].records = result.records;
+            for (const auto& r : out[i].records) spdlog::warn("{}", r.message());
+            done[i] = 1;
+          }
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("{}; loading plugins in this process without crash isolation", e.what());
+      }
+    }
+  }
+
+  // 3. load in this process what passed (or everything, InProcess)
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!done[i]) out[i] = LibraryCache::instance().load(files[i].path, files[i].experimental, host);
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (resolved[i].empty() || resolved[i] == files[i].path) continue;
+    for (auto& r : out[i].records) r.resolved = resolved[i];
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@ const char* to_string(LoadStage stage) {
     case LoadStage::Validate: return "validate";
     case LoadStage::Shadowed: return "shadowed";
     case LoadStage::Loaded: return "loaded";
+    case LoadStage::Isolated: return "isolated";
   }
   return "unknown";
 }
@@ -22,11 +23,13 @@ std::string LoadRecord::message() const {
 }
 
 nlohmann::json LoadRecord::to_json() const {
-  return {{"name", name},
+  nlohmann::json j = {{"name", name},
           {"file", file},
           {"stage", to_string(stage)},
           {"reason", reason},
           {"experimental", experimental}};
+  if (!resolved.empty()) j["resolved"] = resolved;
+  return j;
 }
 
 }  // namespace modkit

@@ -66,8 +66,13 @@ struct PluginLibrary::Impl {
 PluginLibrary::PluginLibrary(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
   try {
     impl_->library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const boost::system::system_error& e) {
+    throw ValueError(loader_message(e.what()));  // the loader refused it (dlerror)
   } catch (const std::exception& e) {
-    throw ValueError(loader_message(e.what()));
+    // a static constructor threw and the exception unwound through dlopen
+    throw ValueError(std::string("a static constructor threw: ") + e.what());
+  } catch (...) {
+    throw ValueError("a static constructor threw an exception that is not a std::exception");
   }
 }
 

@@ -1,11 +1,13 @@
 // ModifierFactory: discovers plugin modifiers in plugin directories and creates modifiers by type name.
 #pragma once
 
+#include <modkit/core/discovery.hpp>
 #include <modkit/core/load_record.hpp>
 #include <modkit/core/modifier.hpp>
 #include <modkit/core/modifier_info.hpp>
 #include <modkit/core/params.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,7 +21,21 @@ namespace modkit {
 
 namespace detail {
 struct PluginModifierType;
+struct FileLoad;
 }
+
+/// Where plugin code first runs during refresh().
+enum class Isolation {
+  /// Each plugin file is loaded first by `modkit-plugin-scanner`, a child
+  /// process (as GStreamer's plugin scanner): a file that crashes, exits or
+  /// hangs there is recorded (stage `isolated`) and never loaded by the host.
+  /// Files that pass are then loaded in the host. Unchanged files already
+  /// loaded are not scanned again.
+  Subprocess,
+  /// Plugin files are loaded directly in the host, for hosts that cannot
+  /// spawn processes: a plugin that crashes while loading takes the host down.
+  InProcess,
+};
 
 /// Where a factory looks for plugins and what it accepts.
 struct FactoryOptions {
@@ -31,6 +47,20 @@ struct FactoryOptions {
   bool use_install_dir = true;
   /// Checked against each plugin's fingerprint; "" accepts any.
   std::string host_torch_version = default_torch_version();
+  /// Crash-isolated scanning (default) or loading in this process.
+  Isolation isolation = Isolation::Subprocess;
+  /// How long the scanner child may spend loading one file before it is
+  /// killed and the file recorded as timed out.
+  std::chrono::milliseconds scan_timeout{10000};
+  /// The scanner executable; "" uses MODKIT_PLUGIN_SCANNER, then
+  /// `modkit-plugin-scanner` beside libmodkit_core or in <libexecdir>/modkit.
+  /// Without one, Subprocess falls back to InProcess with a warning.
+  std::string scanner_path;
+  /// Accept plugin files and directories that are world-writable or owned by
+  /// a user other than root and this process's effective user, and relative
+  /// entries in MODKIT_PLUGIN_PATH (resolved against the working directory).
+  /// Off by default, as ssh's StrictModes: such files are recorded, not loaded.
+  bool allow_unsafe_paths = false;
   static std::string default_torch_version();
 };
 
@@ -47,7 +77,9 @@ struct ModifierEntry {
 /// every *.so below a directory, in sorted order, goes to the main registry,
 /// except the top-level experimental/ subtree, which forms the experimental
 /// registry. The first file to provide a name wins; every failure is recorded
-/// per name.
+/// per name. Plugin files in unsafe places are refused (see
+/// FactoryOptions::allow_unsafe_paths), and by default each file is loaded
+/// in a scanner child process before the host loads it (see Isolation).
 ///
 /// Thread safety: after refresh(), create() and the accessors may be called
 /// from several threads; refresh(), load_from_package() and register_type()
@@ -123,9 +155,13 @@ class ModifierFactory {
   std::unique_ptr<Modifier> create_plugin(const std::shared_ptr<const detail::PluginModifierType>& type,
                                           const Params& params) const;
   std::vector<std::string> known_names() const;
+  /// Loads `files` in walk order (safety checks, the scanner child, then this
+  /// process); one FileLoad per file.
+  std::vector<detail::FileLoad> load_files(const std::vector<PluginFile>& files) const;
 
   FactoryOptions options_;
   std::vector<std::string> search_dirs_;
+  std::vector<LoadRecord> path_records_;  ///< rejected MODKIT_PLUGIN_PATH entries, recorded by each refresh()
   mutable std::shared_mutex mutex_;
   std::unique_ptr<Registry> registry_;
 };

@@ -15,6 +15,7 @@ enum class LoadStage {
   Validate,  ///< checking the descriptor (magic, sizes, ABI, fingerprint, schema)
   Shadowed,  ///< valid, but an earlier file provides the same name (first wins)
   Loaded,    ///< valid and registered
+  Isolated,  ///< the crash-isolated scanner process died or timed out loading the file (it was not loaded here)
 };
 
 const char* to_string(LoadStage stage);
@@ -24,6 +25,7 @@ const char* to_string(LoadStage stage);
 struct LoadRecord {
   std::string name;  ///< the *Modifier name; "" when the file lists none (e.g. not ELF)
   std::string file;  ///< the plugin file (or directory, for a missing directory)
+  std::string resolved;  ///< `file` with symlinks resolved, when that differs from `file` (else "")
   LoadStage stage = LoadStage::Scan;
   std::string reason;  ///< one sentence; "" when loaded
   bool experimental = false;
@@ -31,6 +33,7 @@ struct LoadRecord {
   bool ok() const { return stage == LoadStage::Loaded; }
   /// "cannot load 'Name' from 'file': reason"
   std::string message() const;
+  /// {name, file, stage, reason, experimental}, plus "resolved" when set.
   nlohmann::json to_json() const;
 };
 
