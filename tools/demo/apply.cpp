@@ -10,6 +10,7 @@
 #include <modkit/torch/test_models.hpp>
 
 #include <nlohmann/json.hpp>
+#include <ATen/ATen.h>
 #include <torch/csrc/jit/api/module.h>
 
 #include <sys/stat.h>
