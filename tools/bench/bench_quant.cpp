@@ -10,8 +10,8 @@
 #include <string>
 
 // Figures: GB/s of weight bytes read and written (2 x 64 MiB per call), next to
-// the copy bandwidth of the same 64 MiB measured in the same process at the same
-// thread count, and their ratio. Buffers are allocated once: no call maps fresh
+// the copy bandwidth of the same 64 MiB measured in the same iterations at the
+// same thread count, and their ratio (mean and best iteration). Buffers are allocated once: no call maps fresh
 // memory (glibc serves blocks of 32 MiB and more with a new mmap every time).
 namespace {
 
@@ -33,50 +33,53 @@ at::Tensor& copy_target() {
   return t;
 }
 
-// Best of several copies of the weight: bytes read + written per second.
-double copy_bandwidth() {
-  double best = 1e30;
-  for (int i = 0; i < 8; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    copy_target().copy_(weight());
-    const auto t1 = std::chrono::steady_clock::now();
-    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
-  }
-  return 2 * kWeightBytes / best;
+// Seconds of one copy of the weight (64 MiB read, 64 MiB written).
+double time_copy() {
+  const auto t0 = std::chrono::steady_clock::now();
+  copy_target().copy_(weight());
+  benchmark::ClobberMemory();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void report(benchmark::State& state, double seconds, double copy) {
-  const double rate = 2 * kWeightBytes * static_cast<double>(state.iterations()) / seconds;
-  state.counters["GB/s"] = rate / 1e9;
-  state.counters["copy_GB/s"] = copy / 1e9;
-  state.counters["ratio"] = rate / copy;
+// Mean and best-iteration rates; the ratio compares them with copies timed in
+// the same iterations, so a machine shared with other work slows both alike.
+struct Timing {
+  double total = 0, best = 1e30;
+  void add(double s) {
+    total += s;
+    best = std::min(best, s);
+  }
+};
+
+void report(benchmark::State& state, const Timing& run, const Timing& copy) {
+  const double n = static_cast<double>(state.iterations()), bytes = 2 * kWeightBytes;
+  state.counters["GB/s"] = bytes * n / run.total / 1e9;
+  state.counters["best_GB/s"] = bytes / run.best / 1e9;
+  state.counters["copy_GB/s"] = bytes * n / copy.total / 1e9;
+  state.counters["copy_best_GB/s"] = bytes / copy.best / 1e9;
+  state.counters["ratio"] = copy.total / run.total;
+  state.counters["best_ratio"] = copy.best / run.best;
   state.counters["threads"] = at::get_num_threads();
 }
 
 void BM_copy(benchmark::State& state) {
   at::set_num_threads(static_cast<int>(state.range(0)));
-  weight();
-  copy_target().copy_(weight());  // first touch outside the timing
-  double seconds = 0;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    copy_target().copy_(weight());
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    benchmark::ClobberMemory();
-  }
-  const double rate = 2 * kWeightBytes * static_cast<double>(state.iterations()) / seconds;
-  state.counters["GB/s"] = rate / 1e9;
-  state.counters["threads"] = at::get_num_threads();
+  time_copy();  // first touch outside the timing
+  Timing copy;
+  for (auto _ : state) copy.add(time_copy());
+  report(state, copy, copy);
 }
 
-// compute_qparams + fake_quantize_ (two passes over the weight) or quantize_rtn_ (one).
+// compute_qparams + fake_quantize_ (two passes over the weight) or quantize_rtn_ (one),
+// each iteration preceded by one timed copy of the same 64 MiB.
 void BM_rtn(benchmark::State& state, const std::string& preset, bool fused) {
   at::set_num_threads(static_cast<int>(state.range(0)));
   const q::QuantArgs args = q::preset(preset).weights;
   at::Tensor& w = weight();
-  const double copy = copy_bandwidth();
-  double seconds = 0;
+  time_copy();
+  Timing run, copy;
   for (auto _ : state) {
+    copy.add(time_copy());
     const auto t0 = std::chrono::steady_clock::now();
     if (fused) {
       q::QParams qp = q::quantize_rtn_(w, args);
@@ -86,11 +89,11 @@ void BM_rtn(benchmark::State& state, const std::string& preset, bool fused) {
       q::fake_quantize_(w, qp, args);
       benchmark::DoNotOptimize(qp.scale.data_ptr());
     }
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::ClobberMemory();
+    run.add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   state.SetLabel(preset + (fused ? " quantize_rtn_" : " compute_qparams+fake_quantize_"));
-  report(state, seconds, copy);
+  report(state, run, copy);
 }
 
 }  // namespace
