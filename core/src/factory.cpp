@@ -18,6 +18,7 @@
 #include <mutex>
 #include <set>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = boost::filesystem;
@@ -292,13 +293,35 @@ std::vector<detail::FileLoad> ModifierFactory::load_files(const std::vector<Plug
                    options_.scanner_path.empty() ? "set MODKIT_PLUGIN_SCANNER or install modkit-plugin-scanner"
                                                  : "'" + options_.scanner_path + "' is not an executable file");
     } else if (!pending.empty()) {
-      std::vector<detail::ScanRequest> requests;
-      for (size_t i : pending) requests.push_back({files[i].path, files[i].experimental});
-      try {
-        const auto results = detail::scan_in_subprocess(scanner, requests, host.torch_version, options_.scan_timeout);
-        for (size_t k = 0; k < pending.size(); ++k) {
-          const size_t i = pending[k];
-          const auto& result = results[k];
+      // a few children side by side for long lists (each child loads its
+      // share sequentially); contiguous shares keep each child's work local
+      const size_t hw = std::max(1u, std::thread::hardware_concurrency());
+      const size_t workers = std::max<size_t>(1, std::min({pending.size() / 32, hw, size_t{4}}));
+      std::vector<std::vector<detail::ScanResult>> results(workers);
+      std::vector<std::string> failures(workers);
+      auto share = [&](size_t w) {
+        const size_t begin = pending.size() * w / workers, end = pending.size() * (w + 1) / workers;
+        std::vector<detail::ScanRequest> requests;
+        for (size_t k = begin; k < end; ++k) requests.push_back({files[pending[k]].path, files[pending[k]].experimental});
+        try {
+          results[w] = detail::scan_in_subprocess(scanner, requests, host.torch_version, options_.scan_timeout);
+        } catch (const std::exception& e) {
+          failures[w] = e.what();
+        }
+      };
+      std::vector<std::thread> threads;
+      for (size_t w = 1; w < workers; ++w) threads.emplace_back(share, w);
+      share(0);
+      for (auto& t : threads) t.join();
+      for (size_t w = 0; w < workers; ++w) {
+        if (!failures[w].empty()) {
+          spdlog::warn("{}; loading plugins in this process without crash isolation", failures[w]);
+          continue;
+        }
+        const size_t begin = pending.size() * w / workers;
+        for (size_t k = 0; k < results[w].size(); ++k) {
+          const size_t i = pending[begin + k];
+          const auto& result = results[w][k];
           if (!result.complete) {
             out[i] = refused(files[i].path, files[i].experimental, LoadStage::Isolated, result.failure);
             done[i] = 1;
@@ -309,8 +332,6 @@ std::vector<detail::FileLoad> ModifierFactory::load_files(const std::vector<Plug
             done[i] = 1;
           }
         }
-      } catch (const std::exception& e) {
-        spdlog::warn("{}; loading plugins in this process without crash isolation", e.what());
       }
     }
   }

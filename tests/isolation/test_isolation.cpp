@@ -2,8 +2,10 @@
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
 
+#include <boost/filesystem.hpp>
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <tuple>
 
@@ -166,4 +168,36 @@ TEST_CASE("in-process mode still loads and refuses the normal fixtures") {
   f.refresh();
   CHECK(f.errors().at("MissingDepModifier").stage == modkit::LoadStage::Open);
   check_good_loads(f);
+}
+
+TEST_CASE("a long list is shared by several scanner children, and a crash in one share costs only its file") {
+  namespace fs = boost::filesystem;
+  const fs::path dir = fs::temp_directory_path() / fs::unique_path("modkit-isolation-%%%%%%");
+  fs::create_directories(dir);
+  char name[32];
+  for (int i = 0; i < 100; ++i) {
+    std::snprintf(name, sizeof name, "p%03d.so", i);
+    fs::copy_file(kFixtures + "/good/good_fixture.so", dir / name);
+  }
+  // sorted into the middle of the second and the last share
+  fs::copy_file(kHostile + "/segv_ctor/segv_ctor.so", dir / "p040_crash.so");
+  fs::copy_file(kHostile + "/abort_ctor/abort_ctor.so", dir / "p099_crash.so");
+  {
+    modkit::ModifierFactory f(only(dir.string()));
+    f.refresh();
+    const auto errors = f.errors();
+    CHECK(errors.at("SegvCtorModifier").reason == "crashed with SIGSEGV while loading");
+    CHECK(errors.at("AbortCtorModifier").reason == "aborted (SIGABRT) while loading");
+    int loaded = 0, shadowed = 0;
+    for (const auto& r : f.records()) {
+      if (r.name != "GoodFixtureModifier") continue;
+      loaded += r.ok() ? 1 : 0;
+      shadowed += r.stage == modkit::LoadStage::Shadowed ? 1 : 0;
+    }
+    CHECK(loaded == 1);
+    CHECK(shadowed == 99);
+    CHECK(f.records().front().file == (dir / "p000.so").string());  // walk order kept
+  }
+  boost::system::error_code ec;
+  fs::remove_all(dir, ec);
 }

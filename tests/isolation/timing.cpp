@@ -1,5 +1,6 @@
 // Times ModifierFactory::refresh() over a plugin directory in both isolation modes (not a test).
 #include <modkit/core/factory.hpp>
+#include <modkit/core/logging.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -9,6 +10,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s <plugin-dir> [subprocess|inprocess]...\n", argv[0]);
     return 2;
   }
+  modkit::set_log_level(modkit::LogLevel::Off);
   for (int i = 2; i < argc || i == 2; ++i) {
     const std::string mode = i < argc ? argv[i] : "subprocess";
     modkit::FactoryOptions o;
