@@ -290,6 +290,10 @@ TEST_CASE("fake_quantize_ works on a column view with that column's qparams, as 
   q::fake_quantize_(block, q::QParams{qp.scale.slice(1, 1, 2), qp.zero_point.slice(1, 1, 2)}, group);
   CHECK(block_w.slice(1, 128, 256).equal(expected.slice(1, 128, 256)));
   CHECK(block_w.slice(1, 0, 128).equal(original.slice(1, 0, 128)));
+  // a group's qparams from its block of columns, per row
+  const q::QParams block_qp = q::compute_qparams(original.slice(1, 128, 256), column);
+  CHECK(block_qp.scale.equal(qp.scale.slice(1, 1, 2)));
+  CHECK(block_qp.zero_point.equal(qp.zero_point.slice(1, 1, 2)));
 
   at::Tensor t = original.t().contiguous().t();  // column-major storage
   q::fake_quantize_(t, qp, group);
