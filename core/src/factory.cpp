@@ -340,8 +340,10 @@ std::vector<detail::FileLoad> ModifierFactory::load_files(const std::vector<Plug
   for (size_t i = 0; i < files.size(); ++i) {
     if (!done[i]) out[i] = LibraryCache::instance().load(files[i].path, files[i].experimental, host);
   }
+  // keep the real location where a symlink leads elsewhere (a relative path alone is not news)
   for (size_t i = 0; i < files.size(); ++i) {
-    if (resolved[i].empty() || resolved[i] == files[i].path) continue;
+    const fs::path absolute = fs::absolute(files[i].path).lexically_normal();
+    if (resolved[i].empty() || resolved[i] == files[i].path || resolved[i] == absolute.string()) continue;
     for (auto& r : out[i].records) r.resolved = resolved[i];
   }
   return out;

@@ -25,7 +25,7 @@ const char* to_string(LoadStage stage);
 struct LoadRecord {
   std::string name;  ///< the *Modifier name; "" when the file lists none (e.g. not ELF)
   std::string file;  ///< the plugin file (or directory, for a missing directory)
-  std::string resolved;  ///< `file` with symlinks resolved, when that differs from `file` (else "")
+  std::string resolved;  ///< `file` with symlinks resolved, when a symlink leads elsewhere (else "")
   LoadStage stage = LoadStage::Scan;
   std::string reason;  ///< one sentence; "" when loaded
   bool experimental = false;
