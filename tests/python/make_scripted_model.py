@@ -1,5 +1,6 @@
 """Scripts a PyTorch module (a TransformerEncoderLayer and an MLP of nn.Linear) with torch.jit.script and saves it for modkit."""
 import sys
+import warnings
 
 import torch
 from torch import nn
@@ -20,6 +21,8 @@ class EncoderWithMLP(nn.Module):
 def main(path: str) -> int:
     torch.manual_seed(0)
     model = EncoderWithMLP().eval()
+    # torch 1.13 warns that TransformerEncoderLayer lists batch_first among its constants: harmless.
+    warnings.filterwarnings("ignore", message=".*was found in ScriptModule constants")
     torch.jit.script(model).save(path)
     print(f"wrote '{path}' (torch {torch.__version__})")
     return 0

@@ -144,21 +144,31 @@ TEST_CASE("every step's count of zeros per layer follows the cubic schedule") {
 TEST_CASE("after the ramp the sparsity stays at final_sparsity while training keeps changing the weights") {
   const Ramp ramp(magnitude_params(example_recipe()));
   const auto& run = example_run();
-  const auto& at_end = run.steps.at(static_cast<size_t>(ramp.end));
-  const auto& last = run.steps.back();
+  const size_t end = static_cast<size_t>(ramp.end);
   for (size_t i = 0; i < run.layers.size(); ++i) {
     CAPTURE(run.layers[i].name);
     const int64_t expected = zeros_for(ramp.final_sparsity, run.layers[i].numel);
-    for (size_t t = static_cast<size_t>(ramp.end); t < run.steps.size(); ++t) {
-      if (run.steps[t].zeros[i] != expected || run.steps[t].flipped[i] != 0) {
-        FAIL_CHECK("step " << t << ": " << run.steps[t].zeros[i] << " zeros (" << run.steps[t].flipped[i]
-                           << " flipped), expected " << expected << " and none flipped");
-        break;
+    int held = 0, moved = 0;
+    for (size_t t = end; t < run.steps.size(); ++t) {
+      const auto& s = run.steps[t];
+      // The final mask lands at end itself; from then on no element changes state.
+      if (s.zeros[i] == expected && (t == end || s.flipped[i] == 0)) ++held;
+      else if (held == static_cast<int>(t - end)) {  // report the first step that breaks it
+        MESSAGE("step " << t << ": " << s.zeros[i] << " zeros (" << s.flipped[i] << " flipped), expected "
+                        << expected << " and none flipped");
       }
+      // Training went on: the surviving weights moved at every step.
+      if (t > end && s.moved[i] > 0) ++moved;
     }
-    // Training went on: the surviving weights moved after the ramp.
-    CHECK(std::abs(last.weight_norm[i] - at_end.weight_norm[i]) > 1e-3 * at_end.weight_norm[i]);
+    CHECK(held == static_cast<int>(run.steps.size() - end));
+    CHECK(moved == static_cast<int>(run.steps.size() - end - 1));
   }
+  // The loss kept falling after the ramp (pruning costs some of it; training wins it back).
+  double at_end = 0, last = 0;
+  for (size_t t = end; t < end + 10; ++t) at_end += run.steps[t].loss / 10;
+  for (size_t t = run.steps.size() - 10; t < run.steps.size(); ++t) last += run.steps[t].loss / 10;
+  MESSAGE("mean training loss " << at_end << " at the end of the ramp, " << last << " at the last steps");
+  CHECK(last < at_end);
 }
 
 TEST_CASE("the pruned model still learns the task") {

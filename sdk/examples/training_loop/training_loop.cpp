@@ -95,8 +95,8 @@ Result train(const Options& options) {
   for (const auto& p : model.module().parameters()) parameters.push_back(p.requires_grad_(true));
   torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learning_rate));
 
-  std::vector<at::Tensor> was_zero;
-  for (const auto& layer : result.layers) was_zero.push_back(model.get_tensor(layer.name, "weight").eq(0));
+  std::vector<at::Tensor> previous;  // each layer's weight after the previous step
+  for (const auto& layer : result.layers) previous.push_back(model.get_tensor(layer.name, "weight").detach().clone());
 
   for (int64_t step = 0; step < options.steps; ++step) {
     session.event(modkit::EventType::BatchStart, step);  // may update the masks before the forward pass
@@ -115,9 +115,9 @@ Result train(const Options& options) {
       const at::Tensor w = model.get_tensor(result.layers[i].name, "weight").detach();
       const at::Tensor zero = w.eq(0);
       record.zeros.push_back(zero.sum().item<int64_t>());
-      record.flipped.push_back(zero.ne(was_zero[i]).sum().item<int64_t>());
-      record.weight_norm.push_back(w.norm().item<double>());
-      was_zero[i] = zero;
+      record.flipped.push_back(zero.ne(previous[i].eq(0)).sum().item<int64_t>());
+      record.moved.push_back((w - previous[i]).norm().item<double>());
+      previous[i] = w.clone();
     }
     result.steps.push_back(std::move(record));
   }

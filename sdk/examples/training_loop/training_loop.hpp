@@ -48,7 +48,7 @@ struct Step {
   double loss;                     ///< the training loss of the step's batch
   std::vector<int64_t> zeros;      ///< zeros of each layer's weight, in Result::layers order
   std::vector<int64_t> flipped;    ///< elements of each layer whose zero / non-zero state changed during the step
-  std::vector<double> weight_norm; ///< L2 norm of each layer's weight
+  std::vector<double> moved;       ///< L2 norm of the change of each layer's weight during the step
 };
 
 /// The record of a run.
