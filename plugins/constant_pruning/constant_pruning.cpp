@@ -17,16 +17,6 @@ using modkit::sdk::Type;
 
 constexpr const char* kSource = "ConstantPruningModifier";
 
-// Renders a list of names as the recipe writes it: ["Linear", "re:.*fc1"].
-std::string quoted(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += "\"" + items[i] + "\"";
-  }
-  return out + "]";
-}
-
 class ConstantPruningModifier final : public modkit::sdk::Modifier {
  public:
   explicit ConstantPruningModifier(const Params& p)
@@ -35,24 +25,9 @@ class ConstantPruningModifier final : public modkit::sdk::Modifier {
         leave_enabled_(p.get<bool>("leave_enabled")) {}
 
   bool on_initialize(State& state) override {
-    const std::vector<modkit::sdk::ModuleRef> modules = state.match(targets_, ignore_);
-    if (modules.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND,
-                  "targets " + quoted(targets_) + " match no module" +
-                      (ignore_.empty() ? std::string() : " once ignore " + quoted(ignore_) + " is applied"));
-    }
     layers_.clear();
-    for (const auto& module : modules) {
-      if (modkit::sdk::has_tensor(state, module.name, "weight")) {
-        layers_.push_back(Layer{module.name, {}});
-      } else {
-        state.log(MODKIT_LOG_DEBUG, kSource, "skipping '" + module.name + "' (" + module.class_name + "): no 'weight'");
-      }
-    }
-    if (layers_.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND, "targets " + quoted(targets_) + " match " +
-                                              std::to_string(modules.size()) +
-                                              " modules but none has a 'weight' tensor");
+    for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, kSource)) {
+      layers_.push_back(Layer{module.name, {}});
     }
     started_ = ended_ = false;
     return true;

@@ -21,16 +21,6 @@ using modkit::sdk::Type;
 
 constexpr const char* kSource = "MagnitudePruningModifier";
 
-// Renders a list of names as the recipe writes it: ["Linear", "re:.*fc1"].
-std::string quoted(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += "\"" + items[i] + "\"";
-  }
-  return out + "]";
-}
-
 // Shortest decimal form of a parameter value for messages ("0.5", "10").
 std::string number(double v) {
   std::string s = std::to_string(v);
@@ -116,25 +106,10 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
   }
 
   bool on_initialize(State& state) override {
-    const std::vector<modkit::sdk::ModuleRef> modules = state.match(targets_, ignore_);
-    if (modules.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND,
-                  "targets " + quoted(targets_) + " match no module" +
-                      (ignore_.empty() ? std::string() : " once ignore " + quoted(ignore_) + " is applied"));
-    }
     layers_.clear();
-    for (const auto& module : modules) {
-      if (!modkit::sdk::has_tensor(state, module.name, "weight")) {
-        state.log(MODKIT_LOG_DEBUG, kSource, "skipping '" + module.name + "' (" + module.class_name + "): no 'weight'");
-        continue;
-      }
+    for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, kSource)) {
       if (!structure_.unstructured()) check_n_m_shape(state, module);
       layers_.push_back(Layer{module.name, {}});
-    }
-    if (layers_.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND, "targets " + quoted(targets_) + " match " +
-                                              std::to_string(modules.size()) +
-                                              " modules but none has a 'weight' tensor");
     }
     started_ = ended_ = false;
     last_update_ = -1;

@@ -20,16 +20,6 @@ using modkit::sdk::Type;
 
 constexpr const char* kSource = "GlobalMagnitudePruningModifier";
 
-// Renders a list of names as the recipe writes it: ["Linear", "re:.*fc1"].
-std::string quoted(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += "\"" + items[i] + "\"";
-  }
-  return out + "]";
-}
-
 class GlobalMagnitudePruningModifier final : public modkit::sdk::Modifier {
  public:
   explicit GlobalMagnitudePruningModifier(const Params& p)
@@ -39,20 +29,9 @@ class GlobalMagnitudePruningModifier final : public modkit::sdk::Modifier {
         has_start_(!p.value("start").is_null()) {}
 
   bool on_initialize(State& state) override {
-    const std::vector<modkit::sdk::ModuleRef> modules = state.match(targets_, ignore_);
-    if (modules.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND,
-                  "targets " + quoted(targets_) + " match no module" +
-                      (ignore_.empty() ? std::string() : " once ignore " + quoted(ignore_) + " is applied"));
-    }
     modules_.clear();
-    for (const auto& module : modules) {
-      if (modkit::sdk::has_tensor(state, module.name, "weight")) modules_.push_back(module.name);
-    }
-    if (modules_.empty()) {
-      throw Error(MODKIT_ERROR_NOT_FOUND, "targets " + quoted(targets_) + " match " +
-                                              std::to_string(modules.size()) +
-                                              " modules but none has a 'weight' tensor");
+    for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, kSource)) {
+      modules_.push_back(module.name);
     }
     done_ = false;
     return true;

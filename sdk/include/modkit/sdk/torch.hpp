@@ -65,4 +65,41 @@ inline bool has_tensor(const State& state, const std::string& module, const std:
   return search.found;
 }
 
+/// Renders names as a recipe writes them: ["Linear", "re:.*fc1"].
+inline std::string quoted_names(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) out += (i > 0 ? ", \"" : "\"") + names[i] + "\"";
+  return out + "]";
+}
+
+/// The modules `targets` match (minus `ignore`) that own a tensor `tensor`, in
+/// model order; matched modules without it are logged at debug level and
+/// skipped. Throws NOT_FOUND "targets [...] match no module[ once ignore [...]
+/// is applied]" or "targets [...] match N modules but none has a 'weight'
+/// tensor", so every plugin reports an empty selection the same way.
+inline std::vector<ModuleRef> match_with_tensor(const State& state, const std::vector<std::string>& targets,
+                                                const std::vector<std::string>& ignore, const std::string& source,
+                                                const std::string& tensor = "weight") {
+  const std::vector<ModuleRef> modules = state.match(targets, ignore);
+  if (modules.empty()) {
+    throw Error(MODKIT_ERROR_NOT_FOUND,
+                "targets " + quoted_names(targets) + " match no module" +
+                    (ignore.empty() ? std::string() : " once ignore " + quoted_names(ignore) + " is applied"));
+  }
+  std::vector<ModuleRef> out;
+  for (const auto& module : modules) {
+    if (has_tensor(state, module.name, tensor)) {
+      out.push_back(module);
+    } else {
+      state.log(MODKIT_LOG_DEBUG, source, "skipping '" + module.name + "' (" + module.class_name + "): no '" + tensor + "'");
+    }
+  }
+  if (out.empty()) {
+    throw Error(MODKIT_ERROR_NOT_FOUND, "targets " + quoted_names(targets) + " match " +
+                                            std::to_string(modules.size()) + " modules but none has a '" + tensor +
+                                            "' tensor");
+  }
+  return out;
+}
+
 }  // namespace modkit::sdk
