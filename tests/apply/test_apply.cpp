@@ -271,6 +271,29 @@ TEST_CASE("modkit apply without arguments runs the built-in default") {
   CHECK_FALSE(contains(r.out, "lm_head"));
 }
 
+TEST_CASE("modkit apply without arguments also quantizes when QuantizationModifier is installed") {
+  if (!fs::exists(kPlugins + "/quantization.so")) {
+    MESSAGE("quantization.so not built: the default recipe prunes only");
+    return;
+  }
+  const RunResult r = cli({"apply", "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const json j = json::parse(r.out);
+  REQUIRE(j["stages"].size() == 2);
+  CHECK(j["stages"][1]["modifiers"][0]["type"] == "QuantizationModifier");
+  REQUIRE(j["modules"].size() == 12);
+  for (const auto& m : j["modules"]) {
+    CHECK(m["bits"] == 4);
+    CHECK(m["scheme"] == "W4A16");
+    // one group of 128 per row of a 128-input layer is the same as one scale per channel
+    const bool narrow = m["shape"][1] == 128;
+    CHECK(m["granularity"] == (narrow ? "channel" : "group 128"));
+    CHECK(m["sparsity"].get<double>() >= 0.5);
+  }
+  CHECK(j["size"]["tensor_bytes_after"].get<int64_t>() > j["size"]["tensor_bytes_before"].get<int64_t>());
+}
+
 TEST_CASE("modkit apply refuses bad input with a clear message and leaves nothing behind") {
   SUBCASE("a corrupt model file") {
     Workspace ws;

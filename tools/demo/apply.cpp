@@ -146,6 +146,18 @@ int weight_bits(const Params& params) {
     if (std::regex_search(scheme, m, std::regex("^W(\\d+)", std::regex::icase))) return std::stoi(m[1]);
     if (scheme.find("FP8") != std::string::npos) return 8;
   }
+  if (params.contains("config_groups") && params["config_groups"].is_object()) {
+    // one answer only when every group quantizes weights with the same bits
+    int bits = 0;
+    for (const auto& group : params["config_groups"]) {
+      const json weights = group.value("weights", json());
+      if (!weights.is_object()) continue;
+      const int b = weights.value("num_bits", 8);
+      if (bits != 0 && b != bits) return 0;
+      bits = b;
+    }
+    return bits;
+  }
   return 0;
 }
 
@@ -260,8 +272,9 @@ int run_apply(const ApplyOptions& o) {
   // 2. the model
   progress.show(o.model.empty() ? "generating the model..." : "loading " + o.model + "...");
   const std::string model_name =
-      o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden 64>" : o.model;
-  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, 64, 1)) : Model::load(o.model);
+      o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden 128>" : o.model;
+  // hidden 128: every in_features (128, 256) is a multiple of W4A16's group size
+  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, 128, 1)) : Model::load(o.model);
   const int64_t bytes_before = tensor_bytes(model.module());
   const int64_t file_before = o.model.empty() ? serialized_bytes(model.module())
                                               : static_cast<int64_t>(fs::file_size(o.model));
