@@ -110,7 +110,7 @@ ModifierInfo parse_metadata(const std::string& json_text, const std::string& sou
   } catch (const nlohmann::json::exception& e) {
     throw ValueError("metadata in '" + source + "' is not valid JSON: " + e.what());
   }
-  auto field = [&](const char* key, auto check, const char* expected) -> const nlohmann::json& {
+  auto field = [&](const char* key, auto check, const char* expected) -> nlohmann::json& {
     if (!j.is_object() || !j.contains(key) || !check(j[key])) {
       throw ValueError("metadata in '" + source + "' has no valid '" + key + "' (expected " +
                        expected + ")");
@@ -119,32 +119,38 @@ ModifierInfo parse_metadata(const std::string& json_text, const std::string& sou
   };
   auto is_string = [](const nlohmann::json& v) { return v.is_string(); };
   ModifierInfo info;
-  info.name = field("symbol", is_string, "a string").get<std::string>();
+  info.name = std::move(field("symbol", is_string, "a string").get_ref<std::string&>());
   const auto& abi = field("abi", [](const nlohmann::json& v) {
     return v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned();
   }, "[major, minor]");
   info.abi_major = abi[0].get<uint32_t>();
   info.abi_min_minor = abi[1].get<uint32_t>();
-  info.version = field("version", is_string, "a string").get<std::string>();
-  info.summary = field("summary", is_string, "a string").get<std::string>();
-  info.torch_version = field("torch", is_string, "a string").get<std::string>();
+  info.version = std::move(field("version", is_string, "a string").get_ref<std::string&>());
+  info.summary = std::move(field("summary", is_string, "a string").get_ref<std::string&>());
+  info.torch_version = std::move(field("torch", is_string, "a string").get_ref<std::string&>());
   info.cxx11_abi = field("cxx11_abi", [](const nlohmann::json& v) { return v.is_number_integer(); },
                          "an integer").get<int>();
-  info.pipeline = field("pipeline", is_string, "a string").get<std::string>();
-  for (const auto& p : field("params", [](const nlohmann::json& v) { return v.is_array(); }, "an array")) {
+  info.pipeline = std::move(field("pipeline", is_string, "a string").get_ref<std::string&>());
+  field("params", [](const nlohmann::json& v) { return v.is_array(); }, "an array");
+  // the parsed document is ours: move its values out instead of copying them
+  auto take = [](nlohmann::json& object, const char* key) {
+    auto it = object.find(key);
+    return it == object.end() ? nlohmann::json() : std::move(*it);
+  };
+  for (auto& p : j["params"]) {
     if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("type") ||
         !p["type"].is_string()) {
       throw ValueError("metadata in '" + source + "' has a parameter without a name or type");
     }
     ParamInfo param;
-    param.name = p["name"].get<std::string>();
-    param.type = p["type"].get<std::string>();
+    param.name = std::move(p["name"].get_ref<std::string&>());
+    param.type = std::move(p["type"].get_ref<std::string&>());
     param.required = p.value("required", false);
-    param.default_value = p.value("default", nlohmann::json());
-    param.min = p.value("min", nlohmann::json());
-    param.max = p.value("max", nlohmann::json());
-    param.choices = p.value("choices", nlohmann::json());
-    param.doc = p.value("doc", std::string());
+    param.default_value = take(p, "default");
+    param.min = take(p, "min");
+    param.max = take(p, "max");
+    param.choices = take(p, "choices");
+    if (auto doc = p.find("doc"); doc != p.end() && doc->is_string()) param.doc = std::move(doc->get_ref<std::string&>());
     check_param(param, info.name);
     info.params.push_back(std::move(param));
   }

@@ -71,7 +71,8 @@ FileScan scan_file(const std::string& path, bool experimental) {
   for (const auto& text : elf.metadata) {
     try {
       ModifierInfo info = parse_metadata(text, path);
-      if (metadata.emplace(info.name, info).second) metadata_order.push_back(info.name);
+      std::string name = info.name;
+      if (metadata.emplace(name, std::move(info)).second) metadata_order.push_back(std::move(name));
     } catch (const std::exception& e) {
       if (metadata_error.empty()) metadata_error = e.what();
     }
