@@ -23,8 +23,11 @@ fi
 
 echo "== discovery"
 "$build/tools/bench/bench_discovery" --plugin-dir "$work/plugins" --modkit "$build/tools/cli/modkit" \
-  --python-walk "$root/tools/bench/python_walk.py" --python-package "$work/pypkg" --python "$python" --runs 7
+  --python-walk "$root/tools/bench/python_walk.py" --python-package "$work/pypkg" --python "$python" --runs 9
 
 echo "== dispatch (1 thread)"
 "$build/tools/bench/bench_dispatch" --benchmark_min_time=0.5
 "$python" "$root/tools/bench/python_dispatch.py"
+
+echo "== round-to-nearest quantization of a 4096x4096 weight vs copy bandwidth"
+"$build/tools/bench/bench_quant"
