@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Developer and CI entry point: install dependencies (Debian 12, as root), build, run the demo or the tests.
 #
-#   tools/dev.sh demo    install what is missing, build, list/inspect the plugins, prune a generated model
+#   tools/dev.sh demo    install what is missing, build, list/inspect the plugins, prune and quantize generated models
 #   tools/dev.sh test    install what is missing, build, run every test suite (CTest)
 #   tools/dev.sh deps    only install the Debian packages
 #   tools/dev.sh build   only configure and build (into ./build, or $MODKIT_BUILD_DIR)
@@ -54,7 +54,8 @@ case "${1:-}" in
     deps && build
     echo "== modkit list"; modkit list
     echo; echo "== modkit inspect MagnitudePruningModifier"; modkit inspect MagnitudePruningModifier
-    echo; echo "== modkit demo"; modkit demo
+    echo; echo "== modkit demo (training loop with real steps)"; modkit demo
+    echo; echo "== modkit apply (oneshot: default recipe on a generated model)"; modkit apply
     ;;
   test)
     deps && build
