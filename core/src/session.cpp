@@ -75,6 +75,10 @@ void Session::event(EventType type, std::optional<int64_t> global_step, std::opt
   for (StageModifiers& stage : stages_) stage.update_event(state_, e);
 }
 
+void Session::initialize(const Recipe& recipe, const ModifierFactory& factory) {
+  initialize(build_stages(recipe, factory));
+}
+
 void Session::finalize() {
   if (!initialized_) throw ValueError("Cannot finalize before initializing");
   if (finalized_) throw ValueError("Cannot finalize more than once");

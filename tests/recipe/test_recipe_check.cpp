@@ -1,6 +1,7 @@
 // Recipes against a factory: schema errors at their locations, building stages, and the canonical TOML round trip.
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
+#include <modkit/core/session.hpp>
 
 #include <doctest/doctest.h>
 
@@ -329,4 +330,24 @@ run_type = "train"
                          "use its default)",
                          modkit::ValueError);
   }
+}
+
+TEST_CASE("a session initializes from a recipe and runs its modifiers with real steps") {
+  const auto r = modkit::Recipe::load(kData + "/bounded.toml");
+  modkit::Session session;
+  session.initialize(r, factory());
+  REQUIRE(session.stages().size() == 2);
+  CHECK(session.stages()[0].initialized());
+  CHECK(session.stages()[1].initialized());
+  session.event(modkit::EventType::BatchStart, 5);
+  CHECK(session.global_step() == 5);
+  CHECK(session.stages()[1].modifiers[0]->started());
+  session.finalize();
+  CHECK(session.stages()[0].applied);
+
+  modkit::Session broken;
+  CHECK_THROWS_AS(broken.initialize(modkit::Recipe::parse_toml("[[stage]]\n[[stage.modifiers]]\ntype = \"NoSuchModifier\"\n"),
+                                    factory()),
+                  modkit::RecipeError);
+  CHECK_FALSE(broken.initialized());
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <modkit/core/event.hpp>
+#include <modkit/core/recipe.hpp>
 #include <modkit/core/stage.hpp>
 #include <modkit/core/state.hpp>
 
@@ -36,6 +37,10 @@ class Session {
   /// modifier throws (the session then stays uninitialized and may be
   /// initialized again with new stages).
   void initialize(std::vector<StageModifiers> stages);
+  /// Builds the recipe's stages with `factory` (modkit::build_stages: every
+  /// modifier checked against its schema, errors with file:line:column) and
+  /// initializes them, as llmcompressor's initialize(recipe=...).
+  void initialize(const Recipe& recipe, const ModifierFactory& factory);
 
   /// Checks the event order, updates the global step when `global_step` is
   /// given, and sends an Event with the session's global step, `loss`,
