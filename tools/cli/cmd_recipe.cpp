@@ -1,6 +1,7 @@
 // `modkit recipe convert`: imports a recipe (llmcompressor YAML or TOML) and writes its canonical TOML form.
 #include "cli.hpp"
 
+#include <modkit/core/atomic_file.hpp>
 #include <modkit/core/recipe.hpp>
 
 #include <fcntl.h>
@@ -16,53 +17,6 @@ namespace modkit::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Writes `text` to `path` atomically: a temporary file in the same directory, flushed, then
-// renamed over `path`, so readers see the old file or the whole new one, never a part.
-void write_atomically(const std::string& path, const std::string& text) {
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  const auto status = fs::status(dir, ec);
-  if (!fs::exists(status)) {
-    throw Failure(kExitProblem, "cannot write '" + path + "': directory '" + dir.string() + "' does not exist");
-  }
-  if (!fs::is_directory(status)) {
-    throw Failure(kExitProblem, "cannot write '" + path + "': '" + dir.string() + "' is not a directory");
-  }
-  if (fs::is_directory(target, ec)) {
-    throw Failure(kExitProblem, "cannot write '" + path + "': it is a directory (expected a file path)");
-  }
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw Failure(kExitProblem, "cannot write '" + path + "': " + std::strerror(errno));
-  auto fail = [&](const std::string& what) {
-    const std::string reason = std::strerror(errno);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw Failure(kExitProblem, "cannot write '" + path + "': " + what + ": " + reason);
-  };
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write failed");
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fchmod(fd, 0644);  // mkstemp creates 0600; a recipe is an ordinary file
-  if (::fsync(fd) != 0) fail("fsync failed");
-  if (::close(fd) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Failure(kExitProblem, "cannot write '" + path + "': close failed: " + reason);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Failure(kExitProblem, "cannot write '" + path + "': rename failed: " + reason);
-  }
-}
 
 int run_convert(const std::string& input, const std::string& output) {
   Recipe recipe;
@@ -82,7 +36,7 @@ int run_convert(const std::string& input, const std::string& output) {
     std::cout << toml;
     return kExitOk;
   }
-  write_atomically(output, toml);
+  modkit::write_atomically(output, toml, "cannot write '" + output + "': ");
   std::cerr << "wrote " << output << "\n";
   return kExitOk;
 }

@@ -1,6 +1,7 @@
 // `modkit-torch apply`: loads a TorchScript model, applies a recipe in one shot, saves atomically and reports what changed.
 #include "torch_tool.hpp"
 
+#include <modkit/core/atomic_file.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
@@ -209,31 +210,9 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
-// Writes `text` to a hidden temporary next to `path`; the caller renames it into place.
-std::string write_temp(const std::string& path, const std::string& text) {
-  const fs::path p(path);
-  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  std::string tmp = dir + "/." + p.filename().string() + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw RuntimeError("cannot save report '" + path + "': " + std::strerror(errno));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
-  const int err = errno;
-  if (::close(fd) != 0 || !ok) {
-    ::unlink(tmp.c_str());
-    throw RuntimeError("cannot save report '" + path + "': " + std::strerror(err));
-  }
-  return tmp;
-}
-
-// Writes the report as indented JSON: a temporary next to `path`, renamed into place.
+// Writes the report as indented JSON, atomically.
 void write_report(const std::string& path, const json& report) {
-  const std::string tmp = write_temp(path, report.dump(2) + "\n");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw RuntimeError("cannot save report '" + path + "': " + err);
-  }
+  modkit::write_atomically(path, report.dump(2) + "\n", "cannot save report '" + path + "': ");
 }
 
 int run_apply(const ApplyOptions& o) {

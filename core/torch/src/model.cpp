@@ -1,4 +1,5 @@
 // Model: loading with diagnosable errors, atomic saving, module enumeration and tensor access.
+#include <modkit/core/atomic_file.hpp>
 #include <modkit/torch/model.hpp>
 
 #include "model_state.hpp"
@@ -77,23 +78,6 @@ std::string describe_non_zip(const std::string& head) {
   throw ValueError("cannot load model '" + path + "': " + why);
 }
 
-// The process umask, read without changing it (umask(2) would race other threads).
-mode_t current_umask() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
-  }
-  return 022;
-}
-
-std::string parent_dir(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
@@ -135,73 +119,22 @@ Model Model::load(const std::string& path) {
 }
 
 void Model::save(const std::string& path) const {
-  const std::string dir = parent_dir(path);
   const std::string prefix = "cannot save model '" + path + "': ";
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    throw ValueError(prefix + "directory '" + dir + "' does not exist");
-  }
-  if (!S_ISDIR(st.st_mode)) throw ValueError(prefix + "'" + dir + "' is not a directory");
-  mode_t mode = 0666 & ~current_umask();
-  if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) throw ValueError(prefix + "expected a file path, found a directory");
-    mode = st.st_mode & 07777;  // an overwritten file keeps its permissions
-  }
-
-  // A hidden temporary next to the target so that rename() stays on one file system.
-  const auto slash = path.find_last_of('/');
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmp = (dir == "." && slash == std::string::npos ? std::string() : dir + "/") + "." + base +
-                    ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) {
-    throw RuntimeError(prefix + "cannot create a temporary file in '" + dir + "': " + errno_text(errno));
-  }
-  auto fail = [&](const std::string& why) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw RuntimeError(prefix + why);
-  };
-  int write_errno = 0;
-  try {
-    torch::jit::ExportModule(module_, [&](const void* data, size_t size) -> size_t {
-      const char* p = static_cast<const char*>(data);
-      size_t left = size;
-      while (left > 0 && write_errno == 0) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          write_errno = errno;
-          break;
+  write_atomically(
+      path,
+      [&](int fd) {
+        int write_errno = 0;
+        try {
+          torch::jit::ExportModule(module_, [&](const void* data, size_t size) -> size_t {
+            if (write_errno == 0) write_errno = write_all(fd, data, size);
+            return write_errno == 0 ? size : 0;
+          });
+        } catch (const std::exception& e) {
+          if (write_errno == 0) throw RuntimeError(prefix + "cannot serialize the model: " + what_of(e));
         }
-        p += n;
-        left -= static_cast<size_t>(n);
-      }
-      return size - left;
-    });
-  } catch (const std::exception& e) {
-    fail(write_errno != 0 ? "cannot write '" + tmp + "': " + errno_text(write_errno)
-                          : "cannot serialize the model: " + what_of(e));
-  }
-  if (write_errno != 0) fail("cannot write '" + tmp + "': " + errno_text(write_errno));
-  if (::fchmod(fd, mode) != 0) fail("cannot set the permissions of '" + tmp + "': " + errno_text(errno));
-  if (::fsync(fd) != 0) fail("cannot flush '" + tmp + "': " + errno_text(errno));
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw RuntimeError(prefix + "cannot close '" + tmp + "': " + errno_text(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw RuntimeError(prefix + "cannot rename the temporary file into place: " + errno_text(err));
-  }
-  // Make the rename itself durable; a failure here leaves a complete file, so it is not an error.
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+        if (write_errno != 0) throw RuntimeError(prefix + "cannot write: " + errno_text(write_errno));
+      },
+      prefix);
 }
 
 std::vector<ModuleInfo> Model::modules() const {
