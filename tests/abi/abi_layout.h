@@ -64,6 +64,17 @@
   X(modkit_host, tensor_list, 80, 8)                           \
   X(modkit_host, tensor_get, 88, 8)                            \
   X(modkit_host, tensor_set, 96, 8)                            \
+  X(modkit_host, hook_add, 104, 8)                             \
+  X(modkit_host, hook_remove, 112, 8)                          \
+  X(modkit_host, hooks_disable, 120, 8)                        \
+  X(modkit_host, hooks_restore, 128, 8)                        \
+  X(modkit_hook_call, struct_size, 0, 4)                       \
+  X(modkit_hook_call, kind, 4, 4)                              \
+  X(modkit_hook_call, module, 8, 8)                            \
+  X(modkit_hook_call, input_count, 16, 8)                      \
+  X(modkit_hook_call, inputs, 24, 8)                           \
+  X(modkit_hook_call, output_count, 32, 8)                     \
+  X(modkit_hook_call, outputs, 40, 8)                          \
   X(modkit_modifier_descriptor, magic, 0, 4)                   \
   X(modkit_modifier_descriptor, struct_size, 4, 4)             \
   X(modkit_modifier_descriptor, abi_major, 8, 2)               \
@@ -95,13 +106,14 @@
   X(modkit_state, 32, 8)                    \
   X(modkit_event, 64, 8)                    \
   X(modkit_module_info, 24, 8)              \
-  X(modkit_host, 104, 8)                    \
+  X(modkit_host, 136, 8)                    \
+  X(modkit_hook_call, 48, 8)                \
   X(modkit_modifier_descriptor, 144, 8)
 
 /* X(name, value) for every enumerator and value macro of modkit.h. */
 #define MODKIT_ABI_CONSTANTS(X)                       \
   X(MODKIT_ABI_MAJOR, 1)                              \
-  X(MODKIT_ABI_MINOR, 0)                              \
+  X(MODKIT_ABI_MINOR, 1)                              \
   X(MODKIT_DESCRIPTOR_MAGIC, 0x444D4B4D)              \
   X(MODKIT_OK, 0)                                     \
   X(MODKIT_ERROR_INVALID_ARGUMENT, 1)                 \
@@ -139,7 +151,9 @@
   X(MODKIT_TENSOR_SET_REPLACE, 2)                     \
   X(MODKIT_PIPELINE_DATAFREE, 0)                      \
   X(MODKIT_PIPELINE_BASIC, 1)                         \
-  X(MODKIT_PIPELINE_SEQUENTIAL, 2)
+  X(MODKIT_PIPELINE_SEQUENTIAL, 2)                    \
+  X(MODKIT_HOOK_FORWARD_PRE, 1)                       \
+  X(MODKIT_HOOK_FORWARD, 2)
 
 /* What the C compiler computed, for the C++ side to compare with its own. */
 typedef struct modkit_abi_c_entry {

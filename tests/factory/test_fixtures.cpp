@@ -99,7 +99,7 @@ TEST_CASE("a plugin that needs a newer host minor is refused") {
   auto s = scan("newer_minor");
   const auto& r = s.error("NewerMinorModifier");
   CHECK(r.stage == modkit::LoadStage::Validate);
-  CHECK(r.reason == "needs ABI 1.1 or newer, host provides 1.0");
+  CHECK(r.reason == "needs ABI 1.2 or newer, host provides 1.1");
 }
 
 TEST_CASE("a plugin built against another LibTorch is refused with a sentence") {

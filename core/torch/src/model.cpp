@@ -88,9 +88,22 @@ std::string class_name_of(const torch::jit::Module& module) {
 }
 
 Model::Model(torch::jit::Module module) : module_(std::move(module)), state_(std::make_unique<State>()) {}
-Model::~Model() = default;
+Model::~Model() {
+  if (state_) detail::remove_owner_hooks(state_.get());
+}
 Model::Model(Model&& other) noexcept = default;
-Model& Model::operator=(Model&& other) noexcept = default;
+Model& Model::operator=(Model&& other) noexcept {
+  if (this != &other) {
+    if (state_) detail::remove_owner_hooks(state_.get());
+    module_ = std::move(other.module_);
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+HookId Model::add_hook(const std::string& module, HookKind kind, HookFn hook) {
+  return detail::add_hook(*this, state_.get(), module, kind, std::move(hook));
+}
 
 Model Model::load(const std::string& path) {
   struct stat st {};
@@ -120,6 +133,7 @@ Model Model::load(const std::string& path) {
 
 void Model::save(const std::string& path) const {
   const std::string prefix = "cannot save model '" + path + "': ";
+  const detail::InstrumentationPause clean(state_.get());  // hooks stay, their ops do not reach the file
   write_atomically(
       path,
       [&](int fd) {

@@ -27,6 +27,8 @@ struct ModelServices {
       return MODKIT_OK;
     } catch (const LookupError& e) {
       return fail(error, MODKIT_ERROR_NOT_FOUND, e.what());
+    } catch (const RuntimeError& e) {
+      return fail(error, MODKIT_ERROR_FAILED_PRECONDITION, e.what());
     } catch (const ValueError& e) {
       return fail(error, MODKIT_ERROR_INVALID_ARGUMENT, e.what());
     } catch (const std::bad_alloc&) {
@@ -180,6 +182,72 @@ struct ModelServices {
     });
   }
 
+  // A HookFn that calls a plugin's C hook with DLPack views of the tensors.
+  static HookFn abi_hook(modkit_hook_fn fn, void* user) {
+    return [fn, user](const HookCall& call) {
+      struct Views {
+        std::vector<DLManagedTensor*> owned;
+        ~Views() {
+          for (DLManagedTensor* t : owned) t->deleter(t);
+        }
+        const DLManagedTensor* view(const c10::IValue& v) {
+          if (!v.isTensor()) return nullptr;
+          owned.push_back(at::toDLPack(v.toTensor().detach()));  // capacity reserved: cannot throw
+          return owned.back();
+        }
+      } views;
+      const size_t tuple = call.output != nullptr && call.output->isTuple() ? call.output->toTupleRef().elements().size() : 1;
+      views.owned.reserve(call.inputs.size() + tuple);
+      std::vector<const DLManagedTensor*> inputs, outputs;
+      for (const c10::IValue& v : call.inputs) inputs.push_back(views.view(v));
+      if (call.output != nullptr) {
+        if (call.output->isTuple()) {
+          for (const c10::IValue& v : call.output->toTupleRef().elements()) outputs.push_back(views.view(v));
+        } else {
+          outputs.push_back(views.view(*call.output));
+        }
+      }
+      modkit_hook_call c{};
+      c.struct_size = sizeof(modkit_hook_call);
+      c.kind = static_cast<uint32_t>(call.kind);
+      c.module = call.module.c_str();
+      c.input_count = inputs.size();
+      c.inputs = inputs.data();
+      c.output_count = outputs.size();
+      c.outputs = outputs.data();
+      modkit_error* err = nullptr;
+      const modkit_status st = fn(user, &c, &err);
+      if (st != MODKIT_OK) {
+        std::string message = take_error_message(err);
+        if (message.empty()) message = std::string("the hook returned status '") + status_name(st) + "'";
+        throw PluginError(st, message);
+      }
+      if (err != nullptr) take_error_message(err);  // an error with an OK status: dropped
+    };
+  }
+
+  static modkit_status hook_add(const modkit_host*, modkit_model* handle, const char* module, uint32_t kind,
+                                modkit_hook_fn fn, void* user, uint64_t* out_id, modkit_error** error) {
+    return guarded(handle, error, [&](Model& model, Model::State&) {
+      if (fn == nullptr) throw ValueError("fn is NULL");
+      if (out_id == nullptr) throw ValueError("out_id is NULL");
+      *out_id = model.add_hook(str(module, "module"), static_cast<HookKind>(kind), abi_hook(fn, user));
+    });
+  }
+
+  static void hook_remove(const modkit_host*, uint64_t id) { Model::remove_hook(id); }
+
+  static modkit_status hooks_disable(const modkit_host*, modkit_model* handle, const uint64_t* keep,
+                                     size_t keep_count, uint64_t* out_scope, modkit_error** error) {
+    return guarded(handle, error, [&](Model& model, Model::State&) {
+      if (out_scope == nullptr) throw ValueError("out_scope is NULL");
+      if (keep == nullptr && keep_count > 0) throw ValueError("keep is NULL");
+      *out_scope = model.disable_hooks(std::vector<HookId>(keep, keep + keep_count)).release();
+    });
+  }
+
+  static void hooks_restore(const modkit_host*, uint64_t scope) { detail::restore_hooks(scope); }
+
   static std::string to_hex(uint32_t v) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%x", v);
@@ -195,6 +263,10 @@ struct ModelServices {
     table.tensor_list = &tensor_list;
     table.tensor_get = &tensor_get;
     table.tensor_set = &tensor_set;
+    table.hook_add = &hook_add;
+    table.hook_remove = &hook_remove;
+    table.hooks_disable = &hooks_disable;
+    table.hooks_restore = &hooks_restore;
     return table;
   }
 };

@@ -37,8 +37,9 @@ extern "C" {
  *  plugin only when both were built for the same major. */
 #define MODKIT_ABI_MAJOR 1
 /** Bumped when a field or a host function is appended. A host accepts a
- *  plugin when host minor >= the minimum minor the plugin declares. */
-#define MODKIT_ABI_MINOR 0
+ *  plugin when host minor >= the minimum minor the plugin declares.
+ *  1: forward hooks (modkit_host.hook_add ... hooks_restore). */
+#define MODKIT_ABI_MINOR 1
 
 /** First field of every modkit_modifier_descriptor ("MKMD", little-endian). */
 #define MODKIT_DESCRIPTOR_MAGIC 0x444D4B4Du
@@ -191,6 +192,32 @@ typedef void (*modkit_module_visitor)(void* user, const modkit_module_info* modu
 /** Called once per named tensor by modkit_host.tensor_list. */
 typedef void (*modkit_tensor_visitor)(void* user, const char* name, uint32_t kind);
 
+/** Kinds of forward hooks (the seed's HooksMixin: register_forward_pre_hook,
+ *  register_forward_hook). */
+enum {
+  MODKIT_HOOK_FORWARD_PRE = 1, /* before the module's forward: sees its inputs */
+  MODKIT_HOOK_FORWARD = 2      /* after the module's forward: sees its inputs and outputs */
+};
+
+/** What a hook receives. Borrowed for the call: the tensors are zero-copy
+ *  views of the module's inputs and outputs, valid until the hook returns (a
+ *  hook that keeps one must copy it). An input or output that is not a tensor
+ *  is a NULL entry, so positions match the module's forward arguments. */
+typedef struct modkit_hook_call {
+  uint32_t struct_size;
+  uint32_t kind;                          /* MODKIT_HOOK_* */
+  const char* module;                     /* borrowed; the module's dotted name */
+  size_t input_count;                     /* forward's arguments, without self */
+  const DLManagedTensor* const* inputs;   /* borrowed; `input_count` entries */
+  size_t output_count;                    /* MODKIT_HOOK_FORWARD: 1, or the tuple's size; else 0 */
+  const DLManagedTensor* const* outputs;  /* borrowed; `output_count` entries */
+} modkit_hook_call;
+
+/** A hook. Runs on the thread that runs the model's forward; a failure aborts
+ *  that forward with the hook's message. */
+typedef modkit_status (*modkit_hook_fn)(void* user, const modkit_hook_call* call,
+                                        modkit_error** error);
+
 /** Services the host offers to plugins; passed to every callback through
  *  modkit_state and to `create`. Functions a host does not provide are NULL
  *  (model services are NULL when the host has no model support). */
@@ -243,6 +270,29 @@ struct modkit_host {
                               const char* module, const char* name,
                               const DLManagedTensor* value, uint32_t flags,
                               modkit_error** error);
+
+  /* Minor 1: forward hooks. A host without them leaves them NULL. */
+
+  /** Registers `fn` to run on every forward of `module` (MODKIT_HOOK_*),
+   *  until hook_remove. `user` is passed back to `fn` as is. *out_id is a
+   *  handle unique in the process, never 0. The host instruments the model's
+   *  TorchScript graph; the instrumentation is gone from the graph once the
+   *  module's last hook is removed, and never reaches a saved model. Not to
+   *  be called while the model runs a forward. */
+  modkit_status (*hook_add)(const modkit_host* host, modkit_model* model, const char* module,
+                            uint32_t kind, modkit_hook_fn fn, void* user, uint64_t* out_id,
+                            modkit_error** error);
+  /** Removes a hook; unknown ids (already removed, or of a model that no
+   *  longer exists) are ignored. */
+  void (*hook_remove)(const modkit_host* host, uint64_t id);
+  /** Enters a scope in which the model's hooks do not run, except those in
+   *  `keep` (the seed's HooksMixin.disable_hooks). Scopes nest: hooks run
+   *  again only when every scope is left, and a hook kept by any open scope
+   *  runs. *out_scope is the handle hooks_restore takes. */
+  modkit_status (*hooks_disable)(const modkit_host* host, modkit_model* model, const uint64_t* keep,
+                                 size_t keep_count, uint64_t* out_scope, modkit_error** error);
+  /** Leaves a scope entered by hooks_disable; unknown handles are ignored. */
+  void (*hooks_restore)(const modkit_host* host, uint64_t scope);
 };
 
 /* -------------------------------------------------------------- descriptor */

@@ -3,6 +3,8 @@
 
 #include <modkit/modkit.h>
 
+#include <exception>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -45,4 +47,34 @@ Fn require_service(Fn fn, const char* name) {
   return fn;
 }
 
+namespace detail {
+
+/// Reports `code` and `message` through the host's error_new.
+inline modkit_status fail(const modkit_host* host, modkit_status code, const char* message,
+                          modkit_error** error) noexcept {
+  if (error != nullptr && host != nullptr && host->error_new != nullptr) {
+    *error = host->error_new(host, code, message);
+  }
+  return code;
+}
+
+/// Runs `f`, turning every exception into a status and a host error: what
+/// each function the host calls does, so that no exception crosses the ABI.
+template <class F>
+modkit_status guard(const modkit_host* host, modkit_error** error, F&& f) noexcept {
+  try {
+    f();
+    return MODKIT_OK;
+  } catch (const Error& e) {
+    return fail(host, e.code(), e.what(), error);
+  } catch (const std::bad_alloc&) {
+    return fail(host, MODKIT_ERROR_OUT_OF_MEMORY, "out of memory", error);
+  } catch (const std::exception& e) {
+    return fail(host, MODKIT_ERROR_INTERNAL, e.what(), error);
+  } catch (...) {
+    return fail(host, MODKIT_ERROR_INTERNAL, "unknown exception", error);
+  }
+}
+
+}  // namespace detail
 }  // namespace modkit::sdk

@@ -12,6 +12,7 @@
 #include <memory>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 namespace modkit::sdk::detail {
 
@@ -197,28 +198,9 @@ template <class Traits>
 struct Trampolines {
   using Class = typename Traits::Class;
 
-  static modkit_status fail(const modkit_host* host, modkit_status code, const char* message,
-                            modkit_error** error) noexcept {
-    if (error != nullptr && host != nullptr && host->error_new != nullptr) {
-      *error = host->error_new(host, code, message);
-    }
-    return code;
-  }
-
   template <class F>
   static modkit_status guard(const modkit_host* host, modkit_error** error, F&& f) noexcept {
-    try {
-      f();
-      return MODKIT_OK;
-    } catch (const Error& e) {
-      return fail(host, e.code(), e.what(), error);
-    } catch (const std::bad_alloc&) {
-      return fail(host, MODKIT_ERROR_OUT_OF_MEMORY, "out of memory", error);
-    } catch (const std::exception& e) {
-      return fail(host, MODKIT_ERROR_INTERNAL, e.what(), error);
-    } catch (...) {
-      return fail(host, MODKIT_ERROR_INTERNAL, "unknown exception", error);
-    }
+    return detail::guard(host, error, std::forward<F>(f));
   }
 
   static Modifier* self_of(void* self) { return static_cast<Modifier*>(self); }
@@ -249,7 +231,9 @@ struct Trampolines {
                                    modkit_error** error) noexcept {
     return guard(state->host, error, [&] {
       State s(*state);
-      *ok = self_of(self)->on_finalize(s) ? 1 : 0;
+      const bool done = self_of(self)->on_finalize(s);
+      if (done) self_of(self)->remove_hooks();  // as HooksMixin: a finalized modifier's hooks are gone
+      *ok = done ? 1 : 0;
     });
   }
   template <void (Modifier::*Callback)(State&, const Event&)>

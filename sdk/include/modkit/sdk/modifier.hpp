@@ -6,7 +6,13 @@
 #include <modkit/sdk/params.hpp>
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace modkit::sdk {
@@ -95,13 +101,42 @@ class State {
   const modkit_state& s_;
 };
 
+/// When a hook runs: before a module's forward (it sees the inputs) or after
+/// it (inputs and outputs), as PyTorch's forward-pre and forward hooks.
+enum class HookKind : uint32_t { ForwardPre = MODKIT_HOOK_FORWARD_PRE, Forward = MODKIT_HOOK_FORWARD };
+
+/// A hook on the C view of a call (<modkit/sdk/torch.hpp> turns it into
+/// tensors). It may throw: the forward that ran it fails with its message.
+using RawHookFn = std::function<void(const modkit_hook_call&)>;
+
+/// A scope in which the model's hooks do not run, except `keep` (the seed's
+/// HooksMixin.disable_hooks). Scopes nest; leaving one keeps the outer in
+/// force. Needs a host with ABI minor 1.
+class HooksDisabled {
+ public:
+  explicit HooksDisabled(const State& state, const std::vector<uint64_t>& keep = {}) : host_(&state.host()) {
+    modkit_error* err = nullptr;
+    if (state.model() == nullptr) throw Error(MODKIT_ERROR_FAILED_PRECONDITION, "the session has no model");
+    auto fn = MODKIT_HAS_FIELD(host_, modkit_host, hooks_restore) ? host_->hooks_disable : nullptr;
+    check(*host_, require_service(fn, "hooks_disable")(host_, state.model(), keep.data(), keep.size(), &scope_, &err),
+          err);
+  }
+  ~HooksDisabled() { host_->hooks_restore(host_, scope_); }
+  HooksDisabled(const HooksDisabled&) = delete;
+  HooksDisabled& operator=(const HooksDisabled&) = delete;
+
+ private:
+  const modkit_host* host_;
+  uint64_t scope_ = 0;
+};
+
 /// Base class of plugin modifiers. The host drives the lifecycle (initialize,
 /// start, update, end, finalize) with llmcompressor's rules; a modifier only
 /// implements the callbacks. Any callback may throw (Error for a clear status):
 /// the export trampolines turn it into an ABI error.
 class Modifier {
  public:
-  virtual ~Modifier() = default;
+  virtual ~Modifier();
 
   /// Returns true when initialized (llmcompressor's on_initialize).
   virtual bool on_initialize(State& state) = 0;
@@ -114,6 +149,62 @@ class Modifier {
   virtual void on_update(State& state, const Event& event) { (void)state, (void)event; }
   virtual void on_end(State& state, const Event& event) { (void)state, (void)event; }
   virtual void on_event(State& state, const Event& event) { (void)state, (void)event; }
+
+  /// Runs `fn` on every forward of `module` (before it: HookKind::ForwardPre,
+  /// after it: HookKind::Forward) until remove_hook(), until on_finalize
+  /// returns true, or until this modifier is destroyed (the seed's
+  /// HooksMixin.register_hook). Returns the hook's id. Needs a host with ABI
+  /// minor 1 (declare `static constexpr uint16_t abi_min_minor = 1;`).
+  uint64_t register_hook(const State& state, const std::string& module, HookKind kind, RawHookFn fn) {
+    const modkit_host& host = state.host();
+    if (state.model() == nullptr) throw Error(MODKIT_ERROR_FAILED_PRECONDITION, "the session has no model");
+    auto add = MODKIT_HAS_FIELD(&host, modkit_host, hooks_restore) ? host.hook_add : nullptr;
+    auto slot = std::make_unique<HookSlot>(HookSlot{&host, std::move(fn)});
+    uint64_t id = 0;
+    modkit_error* err = nullptr;
+    check(host,
+          require_service(add, "hook_add")(&host, state.model(), module.c_str(), static_cast<uint32_t>(kind),
+                                           &HookSlot::call, slot.get(), &id, &err),
+          err);
+    hooks_.emplace(id, std::move(slot));
+    return id;
+  }
+  /// Removes one of this modifier's hooks; unknown ids are ignored.
+  void remove_hook(uint64_t id) noexcept {
+    const auto it = hooks_.find(id);
+    if (it == hooks_.end()) return;
+    it->second->host->hook_remove(it->second->host, id);
+    hooks_.erase(it);
+  }
+  /// Removes every hook this modifier registered.
+  void remove_hooks() noexcept {
+    while (!hooks_.empty()) remove_hook(hooks_.begin()->first);
+  }
+  /// The ids of this modifier's hooks, e.g. to keep them in a HooksDisabled scope.
+  std::vector<uint64_t> hook_ids() const {
+    std::vector<uint64_t> ids;
+    for (const auto& entry : hooks_) ids.push_back(entry.first);
+    return ids;
+  }
+
+ protected:
+  Modifier() = default;
+  Modifier(const Modifier&) = delete;
+  Modifier& operator=(const Modifier&) = delete;
+
+ private:
+  // What the host calls: `user` is the slot, which lives until the hook is removed.
+  struct HookSlot {
+    const modkit_host* host;
+    RawHookFn fn;
+    static modkit_status call(void* user, const modkit_hook_call* c, modkit_error** error) noexcept {
+      auto* self = static_cast<HookSlot*>(user);
+      return detail::guard(self->host, error, [&] { self->fn(*c); });
+    }
+  };
+  std::map<uint64_t, std::unique_ptr<HookSlot>> hooks_;
 };
+
+inline Modifier::~Modifier() { remove_hooks(); }
 
 }  // namespace modkit::sdk

@@ -45,6 +45,45 @@ inline void set_tensor(const State& state, const std::string& module, const std:
   check(host, st, err);
 }
 
+/// A tensor the host lends for one call (e.g. a hook's input) as an
+/// at::Tensor without taking ownership: valid only while the lender's call
+/// lasts; clone() it to keep it. Undefined for NULL.
+inline at::Tensor borrow_tensor(const DLManagedTensor* t) {
+  if (t == nullptr) return at::Tensor();
+  DLManagedTensor view = *t;
+  view.deleter = nullptr;  // the host keeps ownership
+  view.manager_ctx = nullptr;
+  // LibTorch 1.13's fromDLPack ignores byte_offset: fold it into the pointer
+  view.dl_tensor.data = static_cast<char*>(t->dl_tensor.data) + t->dl_tensor.byte_offset;
+  view.dl_tensor.byte_offset = 0;
+  return at::fromDLPack(&view);
+}
+
+/// The tensors of one hook call, borrowed for the call (see borrow_tensor).
+class HookView {
+ public:
+  explicit HookView(const modkit_hook_call& call) : call_(call) {}
+  const char* module() const { return call_.module; }
+  HookKind kind() const { return static_cast<HookKind>(call_.kind); }
+  size_t input_count() const { return call_.input_count; }
+  size_t output_count() const { return call_.output_count; }
+  /// Forward's argument `i` (without self); throws when it is absent or not a tensor.
+  at::Tensor input(size_t i = 0) const { return pick(call_.inputs, call_.input_count, i, "input"); }
+  /// The output `i` (a tuple's element); throws when absent or not a tensor.
+  at::Tensor output(size_t i = 0) const { return pick(call_.outputs, call_.output_count, i, "output"); }
+
+ private:
+  at::Tensor pick(const DLManagedTensor* const* items, size_t count, size_t i, const char* what) const {
+    if (i >= count || items[i] == nullptr) {
+      throw Error(MODKIT_ERROR_INVALID_ARGUMENT,
+                  std::string("module '") + call_.module + "': expected a tensor as " + what + " " +
+                      std::to_string(i) + ", found " + (i >= count ? std::to_string(count) + " " + what + "s" : "another value"));
+    }
+    return borrow_tensor(items[i]);
+  }
+  const modkit_hook_call& call_;
+};
+
 /// True when the module owns a parameter or buffer called `name`.
 inline bool has_tensor(const State& state, const std::string& module, const std::string& name) {
   const modkit_host& host = state.host();

@@ -3,10 +3,12 @@
 
 #include <modkit/core/errors.hpp>
 #include <modkit/modkit.h>
+#include <modkit/torch/hooks.hpp>
 
 #include <torch/csrc/jit/api/module.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,6 +117,34 @@ class Model {
   /// its type; a later CREATE on such a module replaces the placeholder.
   void set_tensor(const std::string& module, const std::string& name, const at::Tensor& value,
                   uint32_t flags = 0);
+
+  /// Runs `hook` before (HookKind::ForwardPre) or after (HookKind::Forward)
+  /// every forward of `module`, until remove_hook() or until this Model is
+  /// destroyed. Works by instrumenting the module type's TorchScript graph
+  /// (see hooks.hpp); modules of a shared type run only their own hooks, and
+  /// save() never writes the instrumentation. Not while a forward runs: throws
+  /// RuntimeError when called from inside a hook; LookupError for an unknown
+  /// module; ValueError for a module without a TorchScript forward.
+  HookId add_hook(const std::string& module, HookKind kind, HookFn hook);
+  /// Removes a hook of any model; unknown ids are ignored.
+  static void remove_hook(HookId id) noexcept { detail::remove_hook(id); }
+  /// The hooks registered on this model.
+  size_t hook_count() const { return detail::hook_count(state_.get()); }
+  /// The ids of this model's hooks on the modules `on_module` accepts, in registration order.
+  std::vector<HookId> hooks_where(const std::function<bool(const std::string& module)>& on_module) const {
+    return detail::hook_ids(state_.get(), on_module);
+  }
+  /// Stops this model's hooks from running, except `keep`, until the
+  /// returned scope is left (the seed's HooksMixin.disable_hooks; scopes nest).
+  [[nodiscard]] HooksDisabled disable_hooks(const std::vector<HookId>& keep = {}) {
+    return HooksDisabled(detail::disable_hooks(state_.get(), keep));
+  }
+
+  /// Runs the model's forward (call_forward: a failing hook's own exception).
+  c10::IValue forward(std::vector<c10::IValue> args,
+                      const std::unordered_map<std::string, c10::IValue>& kwargs = {}) const {
+    return call_forward(module_, std::move(args), kwargs);
+  }
 
   /// The opaque handle plugins receive in modkit_state.model.
   modkit_model* handle() { return reinterpret_cast<modkit_model*>(this); }
