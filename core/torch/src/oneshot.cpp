@@ -35,6 +35,49 @@ Params resolved(const RecipeModifier& entry, const ModifierFactory& factory) {
   return resolve_params(found->info, entry.params);
 }
 
+// The pipeline a stage runs and the modifier that asks for it.
+struct StagePipeline {
+  PipelineKind kind = PipelineKind::Datafree;
+  SourceLocation why;  // the modifier entry that needs it
+  std::string reason;  // "GPTQModifier calibrates (pipeline 'sequential')"
+};
+
+int rank(PipelineKind k) { return k == PipelineKind::Sequential ? 2 : k == PipelineKind::Basic ? 1 : 0; }
+
+StagePipeline choose_pipeline(const RecipeStage& stage, const ModifierFactory& factory, const OneshotOptions& options) {
+  StagePipeline out;
+  out.why = stage.where;
+  for (const RecipeModifier& m : stage.modifiers) {
+    const auto found = factory.find(m.type);
+    if (!found || found->info.pipeline.empty()) continue;
+    const PipelineKind k = parse_pipeline(found->info.pipeline);
+    if (rank(k) > rank(out.kind)) {
+      out.kind = k;
+      out.why = m.where;
+      out.reason = m.type + " calibrates (pipeline '" + to_string(k) + "')";
+    }
+  }
+  if (options.pipeline) {
+    if (*options.pipeline != PipelineKind::Datafree && out.kind == PipelineKind::Datafree) {
+      out.reason = std::string("the pipeline was set to '") + to_string(*options.pipeline) + "'";
+    }
+    out.kind = *options.pipeline;
+  }
+  return out;
+}
+
+// The first `sequential_targets` parameter a modifier of the stage sets.
+std::vector<std::string> stage_sequential_targets(const OneshotStageSummary& summary) {
+  for (const OneshotModifierSummary& m : summary.modifiers) {
+    std::vector<std::string> targets = string_list(m.params, "sequential_targets");
+    if (!targets.empty()) return targets;
+    if (m.params.contains("sequential_targets") && m.params["sequential_targets"].is_string()) {
+      return {m.params["sequential_targets"].get<std::string>()};
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, const ModifierFactory& factory,
@@ -49,6 +92,15 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
   // Every modifier is created (and the recipe checked) before the model is touched.
   std::vector<StageModifiers> built =
       build_stages(recipe, factory, options.allow_registered, options.allow_experimental);
+  std::vector<StagePipeline> pipelines;
+  for (const RecipeStage& stage : recipe.stages) {
+    pipelines.push_back(choose_pipeline(stage, factory, options));
+    const StagePipeline& p = pipelines.back();
+    if (p.kind != PipelineKind::Datafree && (options.calibration == nullptr || options.calibration->empty())) {
+      throw RecipeError(p.why, "stage '" + stage.name + "' needs calibration data: " + p.reason +
+                                   " (give calibration samples, e.g. modkit apply --calib FILE)");
+    }
+  }
   const std::vector<ModuleInfo> all_modules = model.modules();
 
   std::vector<OneshotStageSummary> summaries;
@@ -127,17 +179,27 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
       }
     }
 
-    // 3. the calibration events and finalize, through a session of this stage alone
+    // 3. the pipeline's calibration events and finalize, through a session of this stage alone
     Session session(state);
     session.initialize([&] {
       std::vector<StageModifiers> one;
       one.push_back(std::move(stage));
       return one;
     }());
-    session.event(EventType::CalibrationStart);
-    session.event(EventType::SequentialEpochEnd, std::nullopt, std::nullopt, summary.modules);
-    session.event(EventType::CalibrationEnd);
+    PipelineRun run;
+    run.model = &model;
+    run.session = &session;
+    run.data = options.calibration;
+    run.modules = summary.modules;
+    run.sequential_targets = options.sequential_targets.empty() ? stage_sequential_targets(summary)
+                                                                : options.sequential_targets;
+    run.on_progress = options.on_progress;
+    const PipelineReport report = run_pipeline(pipelines[s].kind, run);
     session.finalize();
+    summary.pipeline = report.kind;
+    summary.blocks = report.blocks;
+    summary.samples = report.samples;
+    summary.pipeline_note = report.note;
 
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     summaries.push_back(std::move(summary));

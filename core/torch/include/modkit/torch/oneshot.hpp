@@ -3,10 +3,13 @@
 
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
+#include <modkit/torch/calibration.hpp>
 #include <modkit/torch/model.hpp>
+#include <modkit/torch/pipeline.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,18 @@ struct OneshotOptions {
   /// Called before each stage runs with (stage position, stage count, stage
   /// name), e.g. to show progress. May be empty.
   std::function<void(size_t, size_t, const std::string&)> on_stage;
+  /// Called with each step of a calibration pipeline ("block 2/8 'layers.1':
+  /// sample 3/16"). May be empty.
+  std::function<void(const std::string&)> on_progress;
+  /// The samples calibrating modifiers run (borrowed; may be null when every
+  /// stage is data-free).
+  const CalibrationData* calibration = nullptr;
+  /// Every stage runs this pipeline instead of the one its modifiers ask for.
+  std::optional<PipelineKind> pipeline;
+  /// The blocks of the sequential pipeline (see PipelineRun); empty: a
+  /// modifier's `sequential_targets` parameter, else the model's first
+  /// ModuleList or Sequential.
+  std::vector<std::string> sequential_targets;
 };
 
 /// What oneshot() did with one modifier.
@@ -54,11 +69,16 @@ struct OneshotStageSummary {
   /// stage's modifiers target, in model order (every module when one of them
   /// has no `targets` parameter).
   std::vector<std::string> modules;
+  /// The pipeline that ran, its blocks (sequential) and samples, and why it
+  /// differs from the one asked for ("" when it does not).
+  PipelineKind pipeline = PipelineKind::Datafree;
+  std::vector<std::string> blocks;
+  size_t samples = 0;
+  std::string pipeline_note;
   double seconds = 0;
 };
 
-/// Applies `recipe` to `model` in one shot, as llmcompressor's oneshot() does
-/// for data-free modifiers (no calibration data is read).
+/// Applies `recipe` to `model` in one shot, as llmcompressor's oneshot().
 ///
 /// Every modifier of every stage is created first (build_stages: the recipe
 /// is checked against `factory` before the model is touched). Then the stages
@@ -69,9 +89,11 @@ struct OneshotStageSummary {
 ///     module"), or is skipped when `options.allow_unmatched`;
 ///  2. each modifier is initialized with State{Model::host(), model.handle()}
 ///     (a failure is rethrown as RecipeError at that modifier's entry);
-///  3. a fresh Session takes the stage and sends CALIBRATION_START, one
-///     SEQUENTIAL_EPOCH_END with the targeted modules, CALIBRATION_END, then
-///     finalizes the stage.
+///  3. a fresh Session takes the stage and runs its pipeline (run_pipeline:
+///     the most demanding one its modifiers declare — datafree < basic <
+///     sequential — or options.pipeline) over options.calibration, then
+///     finalizes the stage. A stage that calibrates without samples is a
+///     RecipeError at its first calibrating modifier.
 /// One Session per stage keeps the session's rules (initialize once, events
 /// only between initialize and finalize, finalize once) exactly as they are;
 /// the session's initialize() skips modifiers already initialized, which lets

@@ -1,0 +1,279 @@
+// Calibration data: torch.save archives (via torch::pickle_load), safetensors files and synthetic hidden states.
+#include <modkit/core/errors.hpp>
+#include <modkit/torch/calibration.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace modkit {
+namespace {
+
+[[noreturn]] void fail(const std::string& source, const std::string& why) {
+  throw ValueError("cannot read calibration data '" + source + "': " + why);
+}
+
+std::string first_line(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) return line;
+  }
+  return text;
+}
+
+std::string shape_of(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// What a value is, in the words of its Python type.
+std::string describe(const c10::IValue& v) {
+  if (v.isTensor()) return "a tensor of shape " + shape_of(v.toTensor());
+  if (v.isNone()) return "None";
+  if (v.isInt()) return "an int";
+  if (v.isDouble()) return "a float";
+  if (v.isBool()) return "a bool";
+  if (v.isString()) return "a str";
+  if (v.isList()) return "a list of " + std::to_string(v.toListRef().size());
+  if (v.isTuple()) return "a tuple of " + std::to_string(v.toTupleRef().elements().size());
+  if (v.isGenericDict()) return "a dict of " + std::to_string(v.toGenericDict().size());
+  return "a value of type " + v.type()->repr_str();
+}
+
+CalibrationSample to_sample(const c10::IValue& v, size_t index, const std::string& source) {
+  CalibrationSample s;
+  if (v.isTensor()) {
+    s.args.push_back(v);
+  } else if (v.isTuple() || v.isList()) {
+    const auto items = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    if (items.empty()) fail(source, "sample " + std::to_string(index) + " is an empty " + (v.isTuple() ? "tuple" : "list") + " of arguments");
+    s.args = items;
+  } else if (v.isGenericDict()) {
+    for (const auto& entry : v.toGenericDict()) {
+      if (!entry.key().isString()) {
+        fail(source, "sample " + std::to_string(index) + ": expected keyword argument names (str keys), found " +
+                         describe(entry.key()));
+      }
+      s.kwargs.emplace(entry.key().toStringRef(), entry.value());
+    }
+    if (s.kwargs.empty()) fail(source, "sample " + std::to_string(index) + " is an empty dict of keyword arguments");
+  } else {
+    fail(source, "sample " + std::to_string(index) +
+                     ": expected a tensor, a tuple of forward arguments or a dict of keyword arguments, found " +
+                     describe(v));
+  }
+  return s;
+}
+
+std::string read_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(path, errno == ENOENT ? "no such file" : std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail(path, "expected a file, found a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, std::string("cannot open the file for reading: ") + std::strerror(errno));
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) fail(path, "cannot read the file");
+  return out.str();
+}
+
+// "10" after "2": digit runs compare as numbers.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      const std::string da = a.substr(i, ie - i), db = b.substr(j, je - j);
+      const size_t za = da.find_first_not_of('0'), zb = db.find_first_not_of('0');
+      const std::string na = za == std::string::npos ? "" : da.substr(za);
+      const std::string nb = zb == std::string::npos ? "" : db.substr(zb);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = ie, j = je;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+struct DType {
+  const char* name;
+  at::ScalarType type;
+  size_t bytes;
+};
+
+const DType* find_dtype(const std::string& name) {
+  static const DType types[] = {{"F64", at::kDouble, 8}, {"F32", at::kFloat, 4},   {"F16", at::kHalf, 2},
+                                {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8}, {"I32", at::kInt, 4},
+                                {"I16", at::kShort, 2},    {"I8", at::kChar, 1},   {"U8", at::kByte, 1},
+                                {"BOOL", at::kBool, 1}};
+  for (const DType& t : types) {
+    if (name == t.name) return &t;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+CalibrationData CalibrationData::from_ivalue(const c10::IValue& value, const std::string& source) {
+  if (value.isTensor()) {
+    fail(source, "expected a list of samples (torch.save(list_of_tensors, path)), found a single tensor of shape " +
+                     shape_of(value.toTensor()) +
+                     ": save [t] for one sample, or list(t.split(1)) for one sample per batch row");
+  }
+  if (!value.isList() && !value.isTuple()) {
+    fail(source, "expected a list of samples (torch.save(list_of_tensors, path)), found " + describe(value));
+  }
+  const auto items = value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+  if (items.empty()) fail(source, "expected at least one sample, found an empty " + std::string(value.isTuple() ? "tuple" : "list"));
+  CalibrationData data;
+  data.source = source;
+  for (size_t i = 0; i < items.size(); ++i) data.samples.push_back(to_sample(items[i], i, source));
+  return data;
+}
+
+CalibrationData CalibrationData::parse_safetensors(const std::string& bytes, const std::string& source) {
+  if (bytes.size() < 8) {
+    fail(source, "expected a safetensors file (an 8-byte header length first), found " + std::to_string(bytes.size()) +
+                     " bytes");
+  }
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  if (header_size > bytes.size() - 8) {
+    fail(source, "the safetensors header length is " + std::to_string(header_size) + " bytes but only " +
+                     std::to_string(bytes.size() - 8) + " follow (truncated file?)");
+  }
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
+  } catch (const nlohmann::json::exception& e) {
+    fail(source, std::string("the safetensors header is not valid JSON (") + e.what() + ")");
+  }
+  if (!header.is_object()) fail(source, "expected the safetensors header to be a JSON object, found " + std::string(header.type_name()));
+  const size_t data_size = bytes.size() - 8 - header_size;
+  const char* data = bytes.data() + 8 + header_size;
+
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : header.items()) {
+    if (name != "__metadata__") names.push_back(name);
+  }
+  if (names.empty()) fail(source, "expected at least one tensor, found a safetensors file without tensors");
+  std::sort(names.begin(), names.end(), natural_less);
+
+  CalibrationData out;
+  out.source = source;
+  for (const std::string& name : names) {
+    const nlohmann::json& e = header[name];
+    const std::string where = "tensor '" + name + "'";
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
+      fail(source, where + ": expected {dtype, shape, data_offsets}, found " + e.dump());
+    }
+    const DType* dtype = e["dtype"].is_string() ? find_dtype(e["dtype"].get<std::string>()) : nullptr;
+    if (dtype == nullptr) {
+      fail(source, where + ": expected dtype F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL, found " + e["dtype"].dump());
+    }
+    const nlohmann::json& shape = e["shape"];
+    const nlohmann::json& offsets = e["data_offsets"];
+    // element counts beyond 2^40 are refused before they can overflow
+    constexpr uint64_t kMaxElements = uint64_t{1} << 40;
+    std::vector<int64_t> sizes;
+    uint64_t numel = 1;
+    bool shape_ok = shape.is_array();
+    for (const auto& d : shape) {
+      const uint64_t n = d.is_number_unsigned() ? d.get<uint64_t>() : kMaxElements + 1;
+      if (n > kMaxElements || (n != 0 && numel > kMaxElements / n)) {
+        shape_ok = false;
+        break;
+      }
+      sizes.push_back(static_cast<int64_t>(n));
+      numel *= n;
+    }
+    if (!shape_ok) fail(source, where + ": expected a shape of non-negative integers (at most 2^40 elements), found " + shape.dump());
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
+      fail(source, where + ": expected data_offsets [begin, end], found " + offsets.dump());
+    }
+    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (begin > end || end > data_size) {
+      fail(source, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                       "] lie outside the " + std::to_string(data_size) + " data bytes (truncated file?)");
+    }
+    if (end - begin != numel * dtype->bytes) {
+      fail(source, where + ": shape " + shape.dump() + " of " + dtype->name + " needs " +
+                       std::to_string(numel * dtype->bytes) + " bytes, found " + std::to_string(end - begin));
+    }
+    at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(dtype->type));
+    if (end > begin) std::memcpy(t.data_ptr(), data + begin, end - begin);
+    CalibrationSample s;
+    s.args.push_back(t);
+    out.samples.push_back(std::move(s));
+  }
+  return out;
+}
+
+CalibrationData CalibrationData::load(const std::string& path) {
+  const std::string bytes = read_file(path);
+  if (bytes.empty()) fail(path, "expected a torch.save or safetensors file, found an empty file");
+  if (bytes.compare(0, 4, std::string("PK\x03\x04", 4)) == 0) {
+    c10::IValue value;
+    try {
+      value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    } catch (const c10::Error& e) {
+      fail(path, "expected a torch.save archive, found a corrupt one or another zip file (" +
+                     first_line(e.what_without_backtrace()) + ")");
+    } catch (const std::exception& e) {
+      fail(path, "expected a torch.save archive, found a corrupt one or another zip file (" + first_line(e.what()) + ")");
+    }
+    return from_ivalue(value, path);
+  }
+  if (static_cast<unsigned char>(bytes[0]) == 0x80) {
+    fail(path, "found a legacy (pre-1.6) torch.save file; save it again with the default zip format");
+  }
+  if (bytes.size() >= 9 && bytes[8] == '{') return parse_safetensors(bytes, path);
+  fail(path, "expected a torch.save archive (a zip file) or a safetensors file, found neither");
+}
+
+CalibrationData CalibrationData::synthetic(int64_t count, const std::vector<int64_t>& shape, uint64_t seed) {
+  if (count <= 0 || shape.empty()) throw ValueError("synthetic calibration data needs a positive count and a shape");
+  const int64_t hidden = shape.back();
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // correlated channels: x = z (0.6 I + U Vᵀ / sqrt(rank)), then a few outlier channels x20
+  const int64_t rank = std::min<int64_t>(8, hidden);
+  const at::Tensor u = at::randn({hidden, rank}, gen);
+  const at::Tensor v = at::randn({rank, hidden}, gen);
+  const at::Tensor mix = at::eye(hidden).mul_(0.6).add_(at::matmul(u, v).div_(std::sqrt(static_cast<double>(rank * hidden))));
+  at::Tensor gain = at::ones({hidden});
+  for (int64_t c : {int64_t{0}, hidden / 3, (2 * hidden) / 3}) gain[c] = 20.0;
+  CalibrationData data;
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  data.source = "<synthetic: " + std::to_string(count) + " x [" + dims + "]>";
+  for (int64_t i = 0; i < count; ++i) {
+    CalibrationSample s;
+    s.args.push_back(at::matmul(at::randn(shape, gen), mix).mul_(gain));
+    data.samples.push_back(std::move(s));
+  }
+  return data;
+}
+
+void CalibrationData::truncate(size_t n) {
+  if (n < samples.size()) samples.resize(n);
+}
+
+}  // namespace modkit
