@@ -330,6 +330,15 @@ const char* to_string(Strategy strategy) {
   return "unknown";
 }
 
+const char* to_string(ActOrder actorder) {
+  switch (actorder) {
+    case ActOrder::None: return "none";
+    case ActOrder::Group: return "group";
+    case ActOrder::Weight: return "weight";
+  }
+  return "unknown";
+}
+
 const std::vector<std::string>& preset_names() {
   static const std::vector<std::string> names{"W8A16", "W4A16", "W4A16_ASYM", "W8A8", "INT8", "W4A8"};
   return names;
@@ -337,9 +346,9 @@ const std::vector<std::string>& preset_names() {
 
 Scheme preset(const std::string& name) {
   const std::string n = upper(name);
-  const QuantArgs int8_channel{8, true, Strategy::Channel, 0, false};
-  const QuantArgs int4_group{4, true, Strategy::Group, 128, false};
-  const QuantArgs int8_token_dynamic{8, true, Strategy::Token, 0, true};
+  const QuantArgs int8_channel{8, true, Strategy::Channel, 0, false, ActOrder::None};
+  const QuantArgs int4_group{4, true, Strategy::Group, 128, false, ActOrder::None};
+  const QuantArgs int8_token_dynamic{8, true, Strategy::Token, 0, true, ActOrder::None};
   Scheme s;
   s.targets = {"Linear"};
   if (n == "W8A16") {

@@ -29,6 +29,14 @@ namespace modkit::quant {
 /// activation (dynamic, computed at run time).
 enum class Strategy { Tensor, Channel, Group, Token };
 
+/// Activation ordering of GPTQ (compressed-tensors' ActivationOrdering, group
+/// strategy only): none; Group ("group", alias "dynamic", or true): columns
+/// are permuted by descending Hessian diagonal before the groups are formed,
+/// so groups follow the permuted order and a g_idx maps columns to groups;
+/// Weight ("weight", alias "static"): the groups stay the original column
+/// groups and only the processing order changes.
+enum class ActOrder { None, Group, Weight };
+
 /// The integer quantization of one tensor (compressed-tensors' QuantizationArgs, type "int").
 struct QuantArgs {
   int num_bits = 8;                      ///< 2..8: qmin = -2^(b-1), qmax = 2^(b-1) - 1
@@ -36,6 +44,7 @@ struct QuantArgs {
   Strategy strategy = Strategy::Channel;
   int64_t group_size = 0;                ///< columns per group (Strategy::Group only)
   bool dynamic = false;                  ///< scales computed at run time (activations)
+  ActOrder actorder = ActOrder::None;    ///< GPTQ's column order (weights, group strategy); RTN ignores it
 };
 
 /// What a module gets: its weight quantization and optionally its input
@@ -60,6 +69,9 @@ int qmax(const QuantArgs& args);
 
 /// "tensor", "channel", "group", "token".
 const char* to_string(Strategy strategy);
+
+/// "none", "group", "weight".
+const char* to_string(ActOrder actorder);
 
 /// Throws std::invalid_argument when `args` cannot be used: num_bits outside
 /// 2..8, or Strategy::Group without a group_size > 0.
