@@ -20,6 +20,10 @@ struct ApplyOptions {
   std::string model;
   std::string output;
   std::string report;
+  std::string calib;
+  std::string pipeline;
+  std::vector<std::string> sequential_targets;
+  int64_t samples = 0;
   bool allow_unmatched = false;
 };
 
@@ -56,6 +60,10 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
   if (!o.model.empty()) args.insert(args.end(), {"--model", o.model});
   if (!o.output.empty()) args.insert(args.end(), {"--output", o.output});
   if (!o.report.empty()) args.insert(args.end(), {"--report", o.report});
+  if (!o.calib.empty()) args.insert(args.end(), {"--calib", o.calib});
+  if (!o.pipeline.empty()) args.insert(args.end(), {"--pipeline", o.pipeline});
+  for (const auto& t : o.sequential_targets) args.insert(args.end(), {"--sequential-targets", t});
+  if (o.samples > 0) args.insert(args.end(), {"--samples", std::to_string(o.samples)});
   if (o.allow_unmatched) args.push_back("--allow-unmatched");
   if (global.json) args.push_back("--json");
   for (int i = 0; i < global.verbose; ++i) args.push_back("-v");
@@ -71,7 +79,8 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
 Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
   CLI::App* app = parent.add_subcommand(
       "apply",
-      "apply a recipe to a TorchScript model in one shot (data-free modifiers) and report what changed; "
+      "apply a recipe to a TorchScript model in one shot (calibrating modifiers run on --calib samples) and "
+      "report what changed; "
       "without arguments, applies the built-in default recipe to a generated small transformer (LibTorch, "
       "via modkit-torch)");
   auto o = std::make_shared<ApplyOptions>();
@@ -82,6 +91,19 @@ Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
   app->add_option("--output", o->output, "where to write the compressed model (atomically; may equal --model)")
       ->type_name("OUT");
   app->add_option("--report", o->report, "also write the report as JSON to this file")->type_name("FILE");
+  app->add_option("--calib", o->calib,
+                  "calibration samples: a torch.save list of forward inputs, or a safetensors file; "
+                  "default for the generated model: synthetic hidden states")
+      ->type_name("DATA");
+  app->add_option("--samples", o->samples, "use only the first N calibration samples")->type_name("N")->check(CLI::PositiveNumber);
+  app->add_option("--pipeline", o->pipeline,
+                  "run every stage with this pipeline instead of the one its modifiers ask for")
+      ->type_name("NAME")
+      ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
+  app->add_option("--sequential-targets", o->sequential_targets,
+                  "the blocks of the sequential pipeline (class name, module name or re:<regex>; repeatable); "
+                  "default: the children of the model's first ModuleList")
+      ->type_name("TARGET");
   app->add_flag("--allow-unmatched", o->allow_unmatched,
                 "skip modifiers whose targets match no module instead of failing");
   return {app, [&global, o] { return run_apply(global, *o); }};

@@ -6,6 +6,7 @@
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
 #include <modkit/core/recipe.hpp>
+#include <modkit/torch/calibration.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/oneshot.hpp>
 #include <modkit/torch/test_models.hpp>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +28,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -42,6 +45,10 @@ struct ApplyOptions {
   std::string model;
   std::string output;
   std::string report;
+  std::string calib;
+  std::string pipeline;
+  std::vector<std::string> sequential_targets;
+  int64_t samples = 0;
   bool allow_unmatched = false;
   bool json = false;
   int verbose = 0;
@@ -77,6 +84,11 @@ targets = ["Linear"]
 ignore = ["lm_head"]
 scheme = "W4A16"
 )";
+
+// The generated model of `modkit apply` without --model: hidden 128 makes every in_features
+// (128, 256) a multiple of W4A16's group size; its synthetic calibration set.
+constexpr int64_t kDefaultHidden = 128;
+constexpr int64_t kDefaultSamples = 16;
 
 // A single status line on a terminal; nothing in a pipe (DESIGN.md: quiet in a pipe).
 class Progress {
@@ -248,12 +260,19 @@ int run_apply(const ApplyOptions& o) {
   }
   check_recipe(recipe, factory);
 
-  // 2. the model
+  // 2. the calibration samples (synthetic hidden states for the generated model), then the model
+  std::optional<CalibrationData> calibration;
+  if (!o.calib.empty()) {
+    progress.show("reading " + o.calib + "...");
+    calibration = CalibrationData::load(o.calib);
+  } else if (o.model.empty()) {
+    calibration = CalibrationData::synthetic(kDefaultSamples, {1, 64, kDefaultHidden}, 7);
+  }
+  if (calibration && o.samples > 0) calibration->truncate(static_cast<size_t>(o.samples));
   progress.show(o.model.empty() ? "generating the model..." : "loading " + o.model + "...");
   const std::string model_name =
-      o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden 128>" : o.model;
-  // hidden 128: every in_features (128, 256) is a multiple of W4A16's group size
-  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, 128, 1)) : Model::load(o.model);
+      o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden " + std::to_string(kDefaultHidden) + ">" : o.model;
+  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, kDefaultHidden, 1)) : Model::load(o.model);
   const int64_t bytes_before = tensor_bytes(model.module());
   const int64_t file_before = o.model.empty() ? serialized_bytes(model.module())
                                               : static_cast<int64_t>(fs::file_size(o.model));
@@ -267,9 +286,15 @@ int run_apply(const ApplyOptions& o) {
   // 3. oneshot
   OneshotOptions options;
   options.allow_unmatched = o.allow_unmatched;
+  std::string stage_line;
   options.on_stage = [&](size_t i, size_t n, const std::string& name) {
-    progress.show("stage " + std::to_string(i + 1) + "/" + std::to_string(n) + " '" + name + "'...");
+    stage_line = "stage " + std::to_string(i + 1) + "/" + std::to_string(n) + " '" + name + "'";
+    progress.show(stage_line + "...");
   };
+  options.on_progress = [&](const std::string& step) { progress.show(stage_line + ": " + step); };
+  if (calibration) options.calibration = &*calibration;
+  if (!o.pipeline.empty()) options.pipeline = parse_pipeline(o.pipeline);
+  options.sequential_targets = o.sequential_targets;
   const std::vector<OneshotStageSummary> stages = oneshot(model, recipe, factory, options);
 
   // 4. the report (built before saving, so nothing can fail between save and exit)
@@ -334,16 +359,21 @@ int run_apply(const ApplyOptions& o) {
         notes.push_back(m.type + ": targets [" + t + "] matched no module (the others did)");
       }
     }
+    if (!s.pipeline_note.empty()) notes.push_back("stage '" + s.name + "': " + s.pipeline_note);
     stage_list.push_back({{"name", s.name},
                           {"group", s.group},
                           {"index", s.index},
                           {"seconds", s.seconds},
+                          {"pipeline", to_string(s.pipeline)},
+                          {"blocks", s.blocks},
+                          {"samples", s.samples},
                           {"modules", s.modules.size()},
                           {"modifiers", mods}});
   }
   const int64_t bytes_after = tensor_bytes(model.module());
   json report = {{"recipe", o.recipe.empty() ? "<default recipe>" : o.recipe},
                  {"model", model_name},
+                 {"calibration", calibration ? json(calibration->source) : json(nullptr)},
                  {"output", o.output.empty() ? json(nullptr) : json(o.output)},
                  {"stages", stage_list},
                  {"modules", modules},
@@ -381,13 +411,22 @@ int run_apply(const ApplyOptions& o) {
     return 0;
   }
   std::cout << "recipe " << report["recipe"].get<std::string>() << " on " << model_name << "\n";
+  if (calibration && std::any_of(stages.begin(), stages.end(), [](const OneshotStageSummary& s) { return s.samples > 0; })) {
+    std::cout << "calibration: " << calibration->source << "\n";
+  }
   for (const auto& s : stages) {
     std::cout << "  stage '" << s.name << "': ";
     for (size_t i = 0; i < s.modifiers.size(); ++i) {
       const auto& m = s.modifiers[i];
       std::cout << (i ? ", " : "") << m.type << " (" << (m.skipped ? "skipped" : std::to_string(m.modules.size()) + " modules") << ")";
     }
-    std::cout << " in " << fixed(s.seconds, 2) << " s\n";
+    std::cout << " in " << fixed(s.seconds, 2) << " s";
+    if (s.pipeline == PipelineKind::Sequential) {
+      std::cout << ", sequential over " << s.blocks.size() << " blocks x " << s.samples << " samples";
+    } else if (s.pipeline == PipelineKind::Basic) {
+      std::cout << ", basic over " << s.samples << " samples";
+    }
+    std::cout << "\n";
   }
   std::cout << "\n";
   std::vector<std::vector<std::string>> rows{{"MODULE", "SHAPE", "SPARSITY", "BITS", "SCHEME", "REL. ERROR"}};
@@ -422,6 +461,11 @@ void add_apply_command(CLI::App& parent, std::function<int()>& run_selected) {
   app->add_option("--model", o->model, "the TorchScript model; default: a generated small transformer");
   app->add_option("--output", o->output, "where to write the compressed model (atomically)");
   app->add_option("--report", o->report, "also write the report as JSON to this file");
+  app->add_option("--calib", o->calib, "calibration samples (torch.save list or safetensors)");
+  app->add_option("--samples", o->samples, "use only the first N calibration samples")->check(CLI::PositiveNumber);
+  app->add_option("--pipeline", o->pipeline, "run every stage with this pipeline")
+      ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
+  app->add_option("--sequential-targets", o->sequential_targets, "the blocks of the sequential pipeline");
   app->add_flag("--allow-unmatched", o->allow_unmatched, "skip modifiers whose targets match no module");
   app->add_flag("--json", o->json, "print the report as JSON");
   app->add_flag("-v,--verbose", o->verbose, "log the core's warnings (-vv: debug) to stderr");
