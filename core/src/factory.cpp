@@ -1,8 +1,6 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
-#include <modkit/core/detail/elf.hpp>
-#include <modkit/core/detail/path_safety.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
-#include <modkit/core/detail/scanner.hpp>
+#include <modkit/core/detail/lazy_plugin.hpp>
+#include <modkit/core/detail/registry_cache.hpp>
 #include <modkit/core/detail/text.hpp>
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
@@ -17,15 +15,12 @@
 #include <cstdlib>
 #include <mutex>
 #include <set>
-#include <sys/stat.h>
-#include <thread>
-#include <unistd.h>
 
 namespace fs = boost::filesystem;
 
 namespace modkit {
 
-using TypePtr = std::shared_ptr<const detail::PluginModifierType>;
+using TypePtr = std::shared_ptr<const detail::LazyType>;
 
 struct ModifierFactory::Registry {
   bool loaded = false;
@@ -45,54 +40,11 @@ struct ModifierFactory::Registry {
 
 namespace {
 
-// Libraries stay loaded for the life of the process (unloading code that
-// links LibTorch is not safe). A file that loaded is not scanned again while
-// it is unchanged (same inode, size and mtime); one that failed is retried.
-class LibraryCache {
- public:
-  static LibraryCache& instance() {
-    static auto* cache = new LibraryCache();  // never destroyed: see above
-    return *cache;
-  }
-  // Whether `path` is loaded and unchanged since (so it needs no scan).
-  bool has(const std::string& path, bool experimental, const detail::HostFingerprint& host) {
-    bool has_stat = false;
-    const std::string k = key(path, experimental, host, has_stat);
-    std::lock_guard<std::mutex> lock(mutex_);
-    return has_stat && loaded_.count(k) != 0;
-  }
-  detail::FileLoad load(const std::string& path, bool experimental, const detail::HostFingerprint& host) {
-    bool has_stat = false;
-    const std::string key = this->key(path, experimental, host, has_stat);
-    // loading runs plugin code (static constructors): one file at a time
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (has_stat) {
-      if (auto it = loaded_.find(key); it != loaded_.end()) return it->second;
-    }
-    detail::FileLoad load = detail::load_plugin_file(path, experimental, host);
-    if (has_stat && !load.types.empty()) loaded_.emplace(key, load);
-    return load;
-  }
-
- private:
-  static std::string key(const std::string& path, bool experimental, const detail::HostFingerprint& host,
-                         bool& has_stat) {
-    struct stat st {};
-    has_stat = ::stat(path.c_str(), &st) == 0;
-    return path + '\n' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
-           std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
-           std::to_string(st.st_mtim.tv_nsec) + ':' + (experimental ? "x" : "m") + ':' + host.torch_version;
-  }
-
-  std::mutex mutex_;
-  std::map<std::string, detail::FileLoad> loaded_;
-};
-
 void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& records,
-           const detail::FileLoad& load) {
+           const detail::FileOutcome& load) {
   for (auto record : load.records) {
     if (record.ok() && into.count(record.name) != 0) {
-      const std::string first = into.at(record.name)->library->path();
+      const std::string first = into.at(record.name)->file->path();
       record.stage = LoadStage::Shadowed;
       record.reason = "shadowed by '" + first + "', which provides the same name first";
       spdlog::warn("'{}' in '{}' is shadowed by '{}' (first wins)", record.name, record.file, first);
@@ -102,40 +54,11 @@ void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& record
   for (const auto& type : load.types) into.emplace(type->info.name, type);
 }
 
-// A file refused before any of its code ran: one record per *Modifier name
-// its symbol table lists (read without loading it), or one file-level record.
-detail::FileLoad refused(const std::string& path, bool experimental, LoadStage stage, const std::string& reason) {
-  detail::FileLoad out;
-  std::vector<std::string> names;
-  try {
-    for (const auto& sym : detail::read_elf(path).symbols) {
-      const std::string suffix = "Modifier";
-      if (sym.name.size() >= suffix.size() &&
-          sym.name.compare(sym.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        names.push_back(sym.name);
-      }
-    }
-  } catch (const std::exception&) {
-    // unreadable: the file-level record below says why it was refused
-  }
-  if (names.empty()) names.push_back("");
-  for (const auto& name : names) {
-    LoadRecord r;
-    r.name = name;
-    r.file = path;
-    r.stage = stage;
-    r.reason = reason;
-    r.experimental = experimental;
-    spdlog::warn("{}", r.message());
-    out.records.push_back(std::move(r));
-  }
-  return out;
-}
 
 ModifierEntry entry_of(const TypePtr& type, bool experimental) {
   ModifierEntry e;
   e.info = type->info;
-  e.file = type->library->path();
+  e.file = type->file->path();
   e.experimental = experimental;
   return e;
 }
@@ -189,6 +112,9 @@ ModifierFactory::ModifierFactory(FactoryOptions options)
     }
   }
   if (options_.use_install_dir) search_dirs_.push_back(installed_plugin_dir());
+  auto host = detail::HostFingerprint::current();
+  host.torch_version = options_.host_torch_version;
+  cache_ = detail::RegistryCache::open(options_, host);
 }
 
 ModifierFactory::~ModifierFactory() = default;
@@ -222,7 +148,7 @@ void ModifierFactory::refresh() {
     }
     for (auto& file : discover_plugin_files(dir.string())) files.push_back(std::move(file));
   }
-  const std::vector<detail::FileLoad> loads = load_files(files);
+  const std::vector<detail::FileOutcome> loads = load_files(files);
   for (size_t i = 0; i < files.size(); ++i) {
     std::vector<LoadRecord> records;
     merge(files[i].experimental ? fresh->experimental : fresh->main, records, loads[i]);
@@ -252,7 +178,7 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
   for (auto& file : plugin_files_in_tree(dir, experimental ? "" : (root / "experimental").string())) {
     files.push_back({std::move(file), experimental, dir});
   }
-  const std::vector<detail::FileLoad> loads = load_files(files);
+  const std::vector<detail::FileOutcome> loads = load_files(files);
   for (const auto& load : loads) merge(types, records, load);
   {
     std::unique_lock lock(mutex_);
@@ -263,118 +189,86 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
   return out;
 }
 
-std::vector<detail::FileLoad> ModifierFactory::load_files(const std::vector<PluginFile>& files) const {
-  auto host = detail::HostFingerprint::current();
-  host.torch_version = options_.host_torch_version;
-  std::vector<detail::FileLoad> out(files.size());
-  std::vector<char> done(files.size(), 0);
-  std::vector<std::string> resolved(files.size());
-
-  // 1. who could have written this code? (no plugin code runs)
-  const uid_t uid = ::geteuid();
-  for (size_t i = 0; i < files.size(); ++i) {
-    resolved[i] = detail::resolved_path(files[i].path);
-    if (options_.allow_unsafe_paths) continue;
-    if (std::string why = detail::check_plugin_path(files[i].path, files[i].dir, uid); !why.empty()) {
-      out[i] = refused(files[i].path, files[i].experimental, LoadStage::Scan, why);
-      done[i] = 1;
-    }
-  }
-
-  // 2. the scanner child loads what this process has not loaded yet
-  if (options_.isolation == Isolation::Subprocess) {
-    std::vector<size_t> pending;
-    for (size_t i = 0; i < files.size(); ++i) {
-      if (!done[i] && !LibraryCache::instance().has(files[i].path, files[i].experimental, host)) pending.push_back(i);
-    }
-    const std::string scanner = pending.empty() ? "" : detail::find_plugin_scanner(options_.scanner_path);
-    if (!pending.empty() && scanner.empty()) {
-      spdlog::warn("no plugin scanner found ({}); loading plugins in this process without crash isolation",
-                   options_.scanner_path.empty() ? "set MODKIT_PLUGIN_SCANNER or install modkit-plugin-scanner"
-                                                 : "'" + options_.scanner_path + "' is not an executable file");
-    } else if (!pending.empty()) {
-      // a few children side by side for long lists (each child loads its
-      // share sequentially); contiguous shares keep each child's work local
-      const size_t hw = std::max(1u, std::thread::hardware_concurrency());
-      const size_t workers = std::max<size_t>(1, std::min({pending.size() / 32, hw, size_t{4}}));
-      std::vector<std::vector<detail::ScanResult>> results(workers);
-      std::vector<std::string> failures(workers);
-      auto share = [&](size_t w) {
-        const size_t begin = pending.size() * w / workers, end = pending.size() * (w + 1) / workers;
-        std::vector<detail::ScanRequest> requests;
-        for (size_t k = begin; k < end; ++k) requests.push_back({files[pending[k]].path, files[pending[k]].experimental});
-        try {
-          results[w] = detail::scan_in_subprocess(scanner, requests, host.torch_version, options_.scan_timeout);
-        } catch (const std::exception& e) {
-          failures[w] = e.what();
-        }
-      };
-      std::vector<std::thread> threads;
-      for (size_t w = 1; w < workers; ++w) threads.emplace_back(share, w);
-      share(0);
-      for (auto& t : threads) t.join();
-      for (size_t w = 0; w < workers; ++w) {
-        if (!failures[w].empty()) {
-          spdlog::warn("{}; loading plugins in this process without crash isolation", failures[w]);
-          continue;
-        }
-        const size_t begin = pending.size() * w / workers;
-        for (size_t k = 0; k < results[w].size(); ++k) {
-          const size_t i = pending[begin + k];
-          const auto& result = results[w][k];
-          if (!result.complete) {
-            out[i] = refused(files[i].path, files[i].experimental, LoadStage::Isolated, result.failure);
-            done[i] = 1;
-          } else if (!result.any_loaded) {
-            // nothing to load here: the child's records are the file's records
-            out[i].records = result.records;
-            for (const auto& r : out[i].records) spdlog::warn("{}", r.message());
-            done[i] = 1;
-          }
-        }
-      }
-    }
-  }
-
-  // 3. load in this process what passed (or everything, InProcess)
-  for (size_t i = 0; i < files.size(); ++i) {
-    if (!done[i]) out[i] = LibraryCache::instance().load(files[i].path, files[i].experimental, host);
-  }
-  // keep the real location where a symlink leads elsewhere (a relative path alone is not news)
-  for (size_t i = 0; i < files.size(); ++i) {
-    const fs::path absolute = fs::absolute(files[i].path).lexically_normal();
-    if (resolved[i].empty() || resolved[i] == files[i].path || resolved[i] == absolute.string()) continue;
-    for (auto& r : out[i].records) r.resolved = resolved[i];
-  }
-  return out;
-}
-
 std::unique_ptr<Modifier> ModifierFactory::create_plugin(const TypePtr& type, const Params& params) const {
+  // parameters are checked against what the scan recorded before any plugin code runs
   const Params resolved = resolve_params(type->info, params);
-  auto modifier = std::make_unique<PluginModifier>(type, resolved);
+  LoadRecord failure;
+  auto loaded = type->file->resolve(type->info, failure);
+  if (!loaded) {
+    record_failure(type, failure);
+    throw LoadError(failure.message());
+  }
+  auto modifier = std::make_unique<PluginModifier>(std::move(loaded), resolved);
   apply_lifecycle_params(*modifier, resolved);
   return modifier;
 }
 
+void ModifierFactory::record_failure(const TypePtr& type, const LoadRecord& failure) const {
+  spdlog::warn("{}", failure.message());
+  {
+    std::unique_lock lock(mutex_);
+    Registry& r = *registry_;  // a refresh since then may have replaced the type already
+    bool present = false;
+    for (auto* registry : {&r.main, &r.experimental}) {
+      auto it = registry->find(type->info.name);
+      if (it != registry->end() && it->second == type) {
+        registry->erase(it);
+        present = true;
+      }
+    }
+    if (present) {
+      for (auto& record : r.records) {
+        if (record.name == failure.name && record.file == failure.file && record.ok()) {
+          const std::string resolved = record.resolved;
+          record = failure;
+          record.resolved = resolved;
+        }
+      }
+      r.errors.insert_or_assign(failure.name, failure);
+    }
+  }
+  // the cache said this file was fine: scan it again next time
+  if (cache_) cache_->update({}, {failure.file});
+}
+
 std::unique_ptr<Modifier> ModifierFactory::create(const std::string& type, bool allow_registered,
                                                   bool allow_experimental, const Params& params) const {
-  std::shared_lock lock(mutex_);
-  const Registry& r = *registry_;
-  if (auto it = r.registered.find(type); it != r.registered.end()) {
-    if (allow_registered) {
-      std::unique_ptr<Modifier> m = it->second(params);
-      if (!m) throw ValueError("The provided class does not subclass the Modifier base class.");
-      apply_lifecycle_params(*m, params);
-      return m;
+  Constructor constructor;
+  TypePtr plugin_type;
+  {
+    // look up under the lock, build outside it: plugin code never runs while refresh() waits
+    std::shared_lock lock(mutex_);
+    const Registry& r = *registry_;
+    if (auto it = r.registered.find(type); it != r.registered.end()) {
+      if (allow_registered) {
+        constructor = it->second;
+      } else {
+        spdlog::debug("skipping registered modifier '{}': registered modifiers are not allowed", type);
+      }
     }
-    spdlog::debug("skipping registered modifier '{}': registered modifiers are not allowed", type);
+    if (!constructor) {
+      if (auto it = r.experimental.find(type); it != r.experimental.end()) {
+        if (allow_experimental) {
+          plugin_type = it->second;
+        } else {
+          spdlog::debug("skipping experimental modifier '{}': experimental modifiers are not allowed", type);
+        }
+      }
+    }
+    if (!constructor && !plugin_type) {
+      if (auto it = r.main.find(type); it != r.main.end()) plugin_type = it->second;
+    }
+    if (!constructor && !plugin_type) throw_not_found(type);
   }
-  if (auto it = r.experimental.find(type); it != r.experimental.end()) {
-    if (allow_experimental) return create_plugin(it->second, params);
-    spdlog::debug("skipping experimental modifier '{}': experimental modifiers are not allowed", type);
-  }
-  if (auto it = r.main.find(type); it != r.main.end()) return create_plugin(it->second, params);
+  if (plugin_type) return create_plugin(plugin_type, params);
+  std::unique_ptr<Modifier> m = constructor(params);
+  if (!m) throw ValueError("The provided class does not subclass the Modifier base class.");
+  apply_lifecycle_params(*m, params);
+  return m;
+}
 
+void ModifierFactory::throw_not_found(const std::string& type) const {
+  const Registry& r = *registry_;
   if (auto it = r.errors.find(type); it != r.errors.end()) throw LoadError(it->second.message());
   std::string message = "No modifier of type '" + type + "' found.";
   if (r.experimental.count(type) != 0) {
@@ -431,6 +325,8 @@ std::vector<ModifierEntry> ModifierFactory::modifiers() const {
   }
   return out;
 }
+
+std::string ModifierFactory::cache_file() const { return cache_ ? cache_->file() : ""; }
 
 std::optional<ModifierEntry> ModifierFactory::find(const std::string& type) const {
   std::shared_lock lock(mutex_);

@@ -16,6 +16,26 @@ const char* to_string(LoadStage stage) {
   return "unknown";
 }
 
+const char* to_string(RecordSource source) {
+  switch (source) {
+    case RecordSource::Scan: return "scan";
+    case RecordSource::Cache: return "cache";
+    case RecordSource::Memory: return "memory";
+  }
+  return "unknown";
+}
+
+LoadRecord LoadRecord::make(std::string name, std::string file, LoadStage stage, std::string reason,
+                            bool experimental) {
+  LoadRecord r;
+  r.name = std::move(name);
+  r.file = std::move(file);
+  r.stage = stage;
+  r.reason = std::move(reason);
+  r.experimental = experimental;
+  return r;
+}
+
 std::string LoadRecord::message() const {
   if (ok()) return "loaded '" + name + "' from '" + file + "'";
   if (name.empty()) return "cannot load '" + file + "': " + reason;
@@ -27,7 +47,8 @@ nlohmann::json LoadRecord::to_json() const {
           {"file", file},
           {"stage", to_string(stage)},
           {"reason", reason},
-          {"experimental", experimental}};
+          {"experimental", experimental},
+          {"source", to_string(source)}};
   if (!resolved.empty()) j["resolved"] = resolved;
   return j;
 }

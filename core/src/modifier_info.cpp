@@ -42,6 +42,13 @@ nlohmann::json parse_json_field(const char* text, const std::string& what) {
   }
 }
 
+bool known_type(const std::string& type) {
+  for (const char* t : {"bool", "int", "float", "string", "list", "table", "string_list", "any"}) {
+    if (type == t) return true;
+  }
+  return false;
+}
+
 void check_param(const ParamInfo& p, const std::string& owner) {
   const std::string where = owner + " parameter '" + p.name + "'";
   if (p.name.empty()) throw ValueError(owner + " declares a parameter without a name");
@@ -103,13 +110,11 @@ nlohmann::json ModifierInfo::to_json() const {
           {"params", params_json}};
 }
 
-ModifierInfo parse_metadata(const std::string& json_text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError("metadata in '" + source + "' is not valid JSON: " + e.what());
-  }
+namespace {
+
+// The fields of one metadata entry (or of to_json()'s form, whose name key is
+// "name"), moved out of `j`.
+ModifierInfo info_from_object(nlohmann::json& j, const std::string& source, const char* name_key) {
   auto field = [&](const char* key, auto check, const char* expected) -> nlohmann::json& {
     if (!j.is_object() || !j.contains(key) || !check(j[key])) {
       throw ValueError("metadata in '" + source + "' has no valid '" + key + "' (expected " +
@@ -119,7 +124,7 @@ ModifierInfo parse_metadata(const std::string& json_text, const std::string& sou
   };
   auto is_string = [](const nlohmann::json& v) { return v.is_string(); };
   ModifierInfo info;
-  info.name = std::move(field("symbol", is_string, "a string").get_ref<std::string&>());
+  info.name = std::move(field(name_key, is_string, "a string").get_ref<std::string&>());
   const auto& abi = field("abi", [](const nlohmann::json& v) {
     return v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned();
   }, "[major, minor]");
@@ -155,6 +160,36 @@ ModifierInfo parse_metadata(const std::string& json_text, const std::string& sou
     info.params.push_back(std::move(param));
   }
   return info;
+}
+
+}  // namespace
+
+ModifierInfo parse_metadata(const std::string& json_text, const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError("metadata in '" + source + "' is not valid JSON: " + e.what());
+  }
+  return info_from_object(j, source, "symbol");
+}
+
+ModifierInfo info_from_json(nlohmann::json j, const std::string& source) {
+  return info_from_object(j, source, "name");
+}
+
+void check_info(const ModifierInfo& info) {
+  if (info.name.empty()) throw ValueError("a modifier type without a name");
+  for (size_t i = 0; i < info.params.size(); ++i) {
+    const ParamInfo& p = info.params[i];
+    check_param(p, info.name);
+    if (!known_type(p.type)) {
+      throw ValueError(info.name + " parameter '" + p.name + "' has an unknown type '" + p.type + "'");
+    }
+    for (size_t k = 0; k < i; ++k) {
+      if (info.params[k].name == p.name) throw ValueError(info.name + " parameter '" + p.name + "' is declared twice");
+    }
+  }
 }
 
 ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {

@@ -74,6 +74,12 @@ PluginLibrary::PluginLibrary(const std::string& path) : impl_(std::make_unique<I
   } catch (...) {
     throw ValueError("a static constructor threw an exception that is not a std::exception");
   }
+  // its static constructors have run and may have left pointers into it
+  // anywhere (LibTorch registries, atexit, thread-locals): never unmap it, even
+  // when its descriptors fail validation and this handle is closed
+  if (void* pinned = ::dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE); pinned == nullptr) {
+    spdlog::debug("cannot pin '{}' in memory: {}", path, ::dlerror());
+  }
 }
 
 PluginLibrary::~PluginLibrary() = default;
@@ -149,14 +155,8 @@ std::string validate_descriptor(const std::string& name, const modkit_modifier_d
 FileLoad load_plugin_file(const std::string& path, bool experimental, const HostFingerprint& host) {
   FileLoad out;
   auto record = [&](const std::string& name, LoadStage stage, std::string reason) {
-    LoadRecord r;
-    r.name = name;
-    r.file = path;
-    r.stage = stage;
-    r.reason = std::move(reason);
-    r.experimental = experimental;
-    if (!r.ok()) spdlog::warn("{}", r.message());
-    out.records.push_back(std::move(r));
+    out.records.push_back(LoadRecord::make(name, path, stage, std::move(reason), experimental));
+    if (!out.records.back().ok()) spdlog::warn("{}", out.records.back().message());
   };
 
   ElfContents elf;

@@ -69,6 +69,29 @@ LoadRecord record_from_json(const nlohmann::json& j) {
   return r;
 }
 
+// One file's report. A report that does not hold together (a plugin may
+// have scribbled over the child) fails the file rather than the host.
+ScanResult result_from_json(const nlohmann::json& j, const std::string& path) {
+  ScanResult r;
+  try {
+    std::vector<std::string> loaded;
+    for (const auto& rec : j.at("records")) {
+      r.records.push_back(record_from_json(rec));
+      if (r.records.back().ok()) loaded.push_back(r.records.back().name);
+    }
+    for (const auto& info : j.at("modifiers")) r.types.push_back(info_from_json(info, path));
+    if (r.types.size() != loaded.size()) throw std::runtime_error("types and loaded records differ");
+    for (size_t k = 0; k < loaded.size(); ++k) {
+      if (r.types[k].name != loaded[k]) throw std::runtime_error("types and loaded records differ");
+    }
+    r.complete = true;
+  } catch (const std::exception& e) {
+    r = ScanResult{};
+    r.failure = std::string("reported malformed load records while loading (") + e.what() + ")";
+  }
+  return r;
+}
+
 std::string signal_name(int sig) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
   if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
@@ -240,17 +263,15 @@ std::vector<ScanResult> scan_in_subprocess(const std::string& scanner, const std
       if (j.contains("ready")) {
         ready = true;
       } else if (j.contains("begin")) {
+        // the child runs plugin code, which can write to the report fd too:
+        // a line that does not hold together is skipped, never thrown on
+        if (!j["begin"].is_number_unsigned() || j["begin"].get<size_t>() >= last - first) continue;
         current = first + j["begin"].get<size_t>();
         deadline = std::chrono::steady_clock::now() + timeout;
       } else if (j.contains("done")) {
+        if (!j["done"].is_number_unsigned() || j["done"].get<size_t>() >= last - first) continue;
         const size_t i = first + j["done"].get<size_t>();
-        if (i >= last) continue;
-        ScanResult& r = results[i];
-        r.complete = true;
-        for (const auto& rec : j.value("records", nlohmann::json::array())) {
-          r.records.push_back(record_from_json(rec));
-          if (r.records.back().ok()) r.any_loaded = true;
-        }
+        results[i] = result_from_json(j, files[i].path);
         current = kNone;
         next = i + 1;
         deadline = std::chrono::steady_clock::now() + timeout;
@@ -263,7 +284,10 @@ std::vector<ScanResult> scan_in_subprocess(const std::string& scanner, const std
                               (timed_out ? "no answer within " + seconds_text(timeout) : failure_of(status));
       if (first == 0) throw std::runtime_error(why);
       // it worked before: refuse the rest rather than load them unchecked
-      for (size_t i = first; i < files.size(); ++i) results[i].failure = why;
+      for (size_t i = first; i < files.size(); ++i) {
+        results[i].failure = why;
+        results[i].scanner_failed = true;
+      }
       break;
     }
     if (next >= last) continue;  // this child finished its share

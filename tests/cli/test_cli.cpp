@@ -350,7 +350,8 @@ TEST_CASE("errors exits 1 and names the file, stage and reason of each failure")
                                {"file", kBrokenPlugins + "/cli_no_metadata.so"},
                                {"stage", "validate"},
                                {"reason", j["failed"][0]["reason"]},
-                               {"experimental", false}});
+                               {"experimental", false},
+                               {"source", "scan"}});
 
   r = cli({"-v", "errors", "--plugin-dir", kBrokenPlugins});
   CHECK(r.code == 1);
@@ -410,4 +411,79 @@ TEST_CASE("new-plugin rejects names that are not identifiers ending in Modifier"
     CHECK(starts_with(r.err, "modkit: invalid plugin name '" + name + "': expected "));
     CHECK_FALSE(fs::exists(tmp / "x"));
   }
+}
+
+namespace {
+
+// Copies every plugin of `from` (recursively) below `to`, with a settled mtime, so the registry cache may keep them.
+void copy_plugins(const std::string& from, const std::string& to) {
+  for (const auto& e : fs::recursive_directory_iterator(from)) {
+    if (e.path().extension() != ".so") continue;
+    const fs::path target = fs::path(to) / fs::relative(e.path(), from);
+    fs::create_directories(target.parent_path());
+    fs::copy_file(e.path(), target);
+    fs::last_write_time(target, fs::file_time_type::clock::now() - std::chrono::hours(24 * 365));
+  }
+}
+
+json without_source(json listing) {
+  for (auto& m : listing["modifiers"]) m.erase("source");
+  listing.erase("cache");
+  return listing;
+}
+
+}  // namespace
+
+TEST_CASE("errors fills the registry cache; list and errors then read it and say so") {
+  TempDir tmp;
+  const std::string plugins = tmp / "plugins";
+  copy_plugins(kPlugins, plugins);
+  const std::vector<std::pair<std::string, std::string>> env = {{"MODKIT_NO_CACHE", ""},
+                                                                 {"MODKIT_CACHE_DIR", tmp / "cache"}};
+  const json cold_list = parse_json(cli({"--json", "list", "--plugin-dir", plugins}, env));
+  CHECK(cold_list["cache"].get<std::string>().rfind(tmp / "cache/registry-", 0) == 0);
+  for (const auto& m : cold_list["modifiers"]) CHECK(m["source"] == "scan");
+  CHECK_FALSE(fs::exists(tmp / "cache"));  // list never writes it
+
+  json j = parse_json(cli({"--json", "errors", "--plugin-dir", plugins}, env));
+  CHECK(j["cache"] == cold_list["cache"]);
+  CHECK(j["shadowed"][0]["source"] == "scan");
+  RunResult r = cli({"errors", "--plugin-dir", plugins}, env);
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "\n5 of 5 records from the registry cache '" + cold_list["cache"].get<std::string>() +
+                            "' (--rescan scans every plugin again)\n"));
+
+  const json warm_list = parse_json(cli({"--json", "list", "--plugin-dir", plugins}, env));
+  for (const auto& m : warm_list["modifiers"]) CHECK(m["source"] == "cache");
+  CHECK(without_source(warm_list) == without_source(cold_list));  // the same listing, from the cache
+  CHECK(cli({"list", "--plugin-dir", plugins}, env).out == cli({"list", "--plugin-dir", plugins}).out);
+
+  j = parse_json(cli({"--json", "errors", "--rescan", "--plugin-dir", plugins}, env));
+  CHECK(j["shadowed"][0]["source"] == "scan");
+  j = parse_json(cli({"--json", "--no-cache", "list", "--plugin-dir", plugins}, env));
+  CHECK(j["cache"].is_null());
+  for (const auto& m : j["modifiers"]) CHECK(m["source"] == "scan");
+}
+
+TEST_CASE("with a warm cache, list shows a plugin that crashed while loading as a problem") {
+  TempDir tmp;
+  const std::string plugins = tmp / "plugins";
+  copy_plugins(kAbortPlugins, plugins);
+  const std::vector<std::pair<std::string, std::string>> env = {{"MODKIT_NO_CACHE", ""},
+                                                                 {"MODKIT_CACHE_DIR", tmp / "cache"}};
+  // from its metadata alone it looks fine
+  json j = parse_json(cli({"--json", "list", "--plugin-dir", plugins}, env));
+  REQUIRE(j["modifiers"].size() == 1);
+  CHECK(j["modifiers"][0]["name"] == "AbortOnLoadModifier");
+  CHECK(cli({"errors", "--plugin-dir", plugins}, env).code == 1);
+  j = parse_json(cli({"--json", "list", "--plugin-dir", plugins}, env));
+  CHECK(j["modifiers"].empty());
+  REQUIRE(j["problems"].size() == 1);
+  CHECK(j["problems"][0]["name"] == "AbortOnLoadModifier");
+  CHECK(j["problems"][0]["stage"] == "isolated");
+  CHECK(j["problems"][0]["reason"] == "aborted (SIGABRT) while loading");
+  CHECK(j["problems"][0]["source"] == "cache");
+  const RunResult r = cli({"errors", "--plugin-dir", plugins}, env);
+  CHECK(contains(line_with(r.out, {"AbortOnLoadModifier"}), "isolated  cache   aborted (SIGABRT) while loading"));
 }

@@ -1,4 +1,6 @@
 // Plugin path safety: world-writable or foreign-owned plugin files and directories, relative MODKIT_PLUGIN_PATH entries, symlinks.
+#include "temp_dir.hpp"
+
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
 
@@ -10,26 +12,11 @@
 #include <unistd.h>
 
 namespace fs = boost::filesystem;
+using modkit::test::TempDir;
 
 namespace {
 
 const std::string kGood = std::string(MODKIT_TEST_FIXTURE_DIR) + "/good/good_fixture.so";
-
-// A fresh directory (mode 0700, owned by this user), removed with its contents.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "modkit-safety-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = fs::canonical(tmpl).string();
-    ::chmod(path.c_str(), 0755);
-  }
-  ~TempDir() {
-    boost::system::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& rel) const { return path + "/" + rel; }
-};
 
 // `dir` (created) holding a copy of the good plugin; returns the copy's path.
 std::string good_plugin_in(const std::string& dir) {
@@ -126,13 +113,13 @@ TEST_CASE("a plugin file or directory owned by another user is refused") {
 
 TEST_CASE("a relative MODKIT_PLUGIN_PATH entry is recorded, not resolved against the working directory") {
   TempDir tmp;
-  ::setenv("MODKIT_PLUGIN_PATH", (tmp.path + ":relative/plugins").c_str(), 1);
+  ::setenv("MODKIT_PLUGIN_PATH", (tmp.path() + ":relative/plugins").c_str(), 1);
   modkit::FactoryOptions o;
   o.use_install_dir = false;
   modkit::ModifierFactory f(o);
   ::unsetenv("MODKIT_PLUGIN_PATH");
   REQUIRE(f.search_dirs().size() == 1);
-  CHECK(f.search_dirs()[0] == tmp.path);
+  CHECK(f.search_dirs()[0] == tmp.path());
   f.refresh();
   const auto errors = f.errors();
   REQUIRE(errors.count("") == 1);

@@ -24,17 +24,6 @@ std::string without_subject(const std::string& message, const std::string& subje
   return message.rfind(subject, 0) == 0 ? message.substr(subject.size()) : message;
 }
 
-LoadRecord problem(const std::string& name, const std::string& file, LoadStage stage, std::string reason,
-                   bool experimental) {
-  LoadRecord r;
-  r.name = name;
-  r.file = file;
-  r.stage = stage;
-  r.reason = std::move(reason);
-  r.experimental = experimental;
-  return r;
-}
-
 }  // namespace
 
 nlohmann::json CatalogEntry::to_json() const {
@@ -43,6 +32,7 @@ nlohmann::json CatalogEntry::to_json() const {
   j["registry"] = registry();
   j["shadowed"] = !shadowed_by.empty();
   j["shadowed_by"] = shadowed_by.empty() ? nlohmann::json() : nlohmann::json(shadowed_by);
+  j["source"] = to_string(source);
   return j;
 }
 
@@ -59,7 +49,7 @@ FileScan scan_file(const std::string& path, bool experimental) {
   try {
     elf = detail::read_elf(path);
   } catch (const std::exception& e) {
-    out.problems.push_back(problem("", path, LoadStage::Scan,
+    out.problems.push_back(LoadRecord::make("", path, LoadStage::Scan,
                                    without_subject(without_subject(e.what(), "'" + path + "' "), "is "),
                                    experimental));
     return out;
@@ -86,12 +76,12 @@ FileScan scan_file(const std::string& path, bool experimental) {
     if (!ends_with(sym.name, "Modifier")) continue;
     symbols.insert(sym.name);
     if (!sym.is_function) {
-      out.problems.push_back(problem(
+      out.problems.push_back(LoadRecord::make(
           sym.name, path, LoadStage::Scan,
           "symbol '" + sym.name + "' is a data object, expected a function returning a modkit descriptor",
           experimental));
     } else if (metadata.count(sym.name) == 0) {
-      out.problems.push_back(problem(
+      out.problems.push_back(LoadRecord::make(
           sym.name, path, LoadStage::Scan,
           metadata_error.empty()
               ? "symbol '" + sym.name + "' has no entry in the metadata section (expected one written by "
@@ -102,7 +92,7 @@ FileScan scan_file(const std::string& path, bool experimental) {
   }
   for (const auto& name : metadata_order) {
     if (symbols.count(name) == 0) {
-      out.problems.push_back(problem(name, path, LoadStage::Scan,
+      out.problems.push_back(LoadRecord::make(name, path, LoadStage::Scan,
                                      "metadata describes '" + name +
                                          "' but the file exports no such symbol (is it hidden?)",
                                      experimental));
@@ -110,7 +100,7 @@ FileScan scan_file(const std::string& path, bool experimental) {
     }
     ModifierInfo& info = metadata.at(name);
     if (std::string why = incompatibility(info); !why.empty()) {
-      out.problems.push_back(problem(name, path, LoadStage::Validate, why, experimental));
+      out.problems.push_back(LoadRecord::make(name, path, LoadStage::Validate, why, experimental));
       continue;
     }
     CatalogEntry entry;
@@ -119,6 +109,24 @@ FileScan scan_file(const std::string& path, bool experimental) {
     entry.experimental = experimental;
     out.entries.push_back(std::move(entry));
   }
+  return out;
+}
+
+FileScan from_cache(const detail::CachedFile& cached) {
+  FileScan out;
+  for (const auto& r : cached.records) {
+    if (!r.ok()) out.problems.push_back(r);
+  }
+  for (const auto& info : cached.types) {
+    CatalogEntry entry;
+    entry.info = info;
+    entry.file = cached.path;
+    entry.experimental = cached.experimental;
+    entry.source = RecordSource::Cache;
+    out.entries.push_back(std::move(entry));
+  }
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const CatalogEntry& a, const CatalogEntry& b) { return a.info.name < b.info.name; });
   return out;
 }
 
@@ -140,20 +148,26 @@ const CatalogEntry* Catalog::find(const std::string& name) const {
   return nullptr;
 }
 
-Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs) {
+Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs, const detail::CacheEntries* cache) {
   Catalog catalog;
   catalog.search_dirs = dirs;
   for (size_t i = 0; i < dirs.size() && i < explicit_dirs; ++i) {
     struct stat st {};
     if (::stat(dirs[i].c_str(), &st) != 0) {
-      catalog.problems.push_back(problem("", dirs[i], LoadStage::Scan, "plugin directory does not exist", false));
+      catalog.problems.push_back(LoadRecord::make("", dirs[i], LoadStage::Scan, "plugin directory does not exist", false));
     } else if (!S_ISDIR(st.st_mode)) {
-      catalog.problems.push_back(problem("", dirs[i], LoadStage::Scan, "not a directory", false));
+      catalog.problems.push_back(LoadRecord::make("", dirs[i], LoadStage::Scan, "not a directory", false));
     }
   }
   std::map<std::string, std::string> first[2];  // per registry: name -> the file that wins
   for (const auto& file : discover_plugin_files(dirs)) {
-    FileScan scan = scan_file(file.path, file.experimental);
+    const detail::CachedFile* cached = nullptr;
+    if (cache != nullptr) {
+      if (const auto stamp = detail::FileStamp::of(file.path)) {
+        cached = detail::RegistryCache::lookup(*cache, file.path, file.experimental, *stamp);
+      }
+    }
+    FileScan scan = cached != nullptr ? from_cache(*cached) : scan_file(file.path, file.experimental);
     for (auto& entry : scan.entries) {
       auto& winners = first[entry.experimental ? 1 : 0];
       auto [it, inserted] = winners.emplace(entry.info.name, entry.file);

@@ -1,6 +1,7 @@
 // The metadata-only view of the plugin directories behind `list` and `inspect`: no plugin is loaded.
 #pragma once
 
+#include <modkit/core/detail/registry_cache.hpp>
 #include <modkit/core/load_record.hpp>
 #include <modkit/core/modifier_info.hpp>
 
@@ -18,10 +19,11 @@ struct CatalogEntry {
   bool experimental = false;
   std::string shadowed_by;  ///< the file that provides the name first in the same registry, or ""
   bool searched = true;     ///< false for a file inspected by path outside every plugin directory
+  RecordSource source = RecordSource::Scan;  ///< scan: the file's metadata; cache: the registry cache
 
   /// "main", "experimental", or "none" outside the plugin directories.
   const char* registry() const { return !searched ? "none" : experimental ? "experimental" : "main"; }
-  /// info.to_json() plus file, registry, shadowed and shadowed_by.
+  /// info.to_json() plus file, registry, shadowed, shadowed_by and source.
   nlohmann::json to_json() const;
 };
 
@@ -47,9 +49,15 @@ struct Catalog {
   const CatalogEntry* find(const std::string& name) const;
 };
 
+/// What the registry cache knows of one file, as a FileScan: its valid types
+/// as entries, its failures as problems (source `cache`).
+FileScan from_cache(const detail::CachedFile& cached);
+
 /// Scans `dirs` (the first `explicit_dirs` were asked for explicitly: a
-/// missing one is a problem, as in the factory).
-Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs);
+/// missing one is a problem, as in the factory). A file the registry
+/// `cache` holds unchanged is taken from it, the others from their metadata.
+Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs,
+                     const detail::CacheEntries* cache = nullptr);
 
 /// Why the host would refuse a modifier built as `info` describes ("" when it
 /// would accept it): ABI major, minimum minor, LibTorch version and C++ ABI.

@@ -22,6 +22,7 @@ struct GlobalOptions {
   std::vector<std::string> plugin_dirs;  ///< --plugin-dir, searched first
   bool json = false;                     ///< --json: machine-readable output
   int verbose = 0;                       ///< -v: core warnings, -vv: debug
+  bool no_cache = false;                 ///< --no-cache: neither read nor write the registry cache
 };
 
 /// A failure that ends the command: printed as "modkit: <message>" on stderr.

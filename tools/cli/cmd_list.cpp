@@ -1,4 +1,4 @@
-// `modkit list`: every modifier in the plugin directories, from ELF metadata alone (no plugin code runs).
+// `modkit list`: every modifier in the plugin directories, from the registry cache or ELF metadata (no plugin code runs).
 #include "catalog.hpp"
 #include "cli.hpp"
 #include "output.hpp"
@@ -14,7 +14,10 @@ namespace modkit::cli {
 namespace {
 
 int run_list(const GlobalOptions& global) {
-  const Catalog catalog = scan_catalog(search_dirs(global), global.plugin_dirs.size());
+  // read, never written: list runs no plugin code, so it learns nothing the cache could keep
+  const auto cache = registry_cache(global);
+  const auto snapshot = cache ? cache->snapshot() : nullptr;
+  const Catalog catalog = scan_catalog(search_dirs(global), global.plugin_dirs.size(), snapshot.get());
 
   // main before experimental, then by name; a shadowed provider follows the one that wins
   std::vector<size_t> order(catalog.entries.size());
@@ -31,7 +34,10 @@ int run_list(const GlobalOptions& global) {
     for (size_t i : order) modifiers.push_back(catalog.entries[i].to_json());
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : catalog.problems) problems.push_back(p.to_json());
-    print_json(std::cout, {{"search_dirs", catalog.search_dirs}, {"modifiers", modifiers}, {"problems", problems}});
+    print_json(std::cout, {{"search_dirs", catalog.search_dirs},
+                           {"cache", cache ? nlohmann::json(cache->file()) : nlohmann::json()},
+                           {"modifiers", modifiers},
+                           {"problems", problems}});
     return kExitOk;
   }
 
@@ -71,7 +77,9 @@ int run_list(const GlobalOptions& global) {
 
 Command add_list_command(CLI::App& parent, const GlobalOptions& global) {
   CLI::App* app = parent.add_subcommand(
-      "list", "list every modifier in the plugin directories (reads metadata only; no plugin is loaded)");
+      "list",
+      "list every modifier in the plugin directories (reads the registry cache or each file's metadata; no plugin "
+      "is loaded)");
   return {app, [&global] { return run_list(global); }};
 }
 

@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   app.footer(
       "Plugin directories: --plugin-dir (repeatable, searched first), then MODKIT_PLUGIN_PATH "
       "(colon separated), then the install default.\n"
+      "Registry cache: MODKIT_CACHE_DIR, else $XDG_CACHE_HOME/modkit, else ~/.cache/modkit.\n"
       "Exit codes: 0 success, 1 a plugin/recipe/model problem, 2 a usage error.\n");
   app.add_option("--plugin-dir", global.plugin_dirs, "a plugin directory to search first (repeatable)")
       ->type_name("DIR")
@@ -41,6 +42,8 @@ int run(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--json", global.json, "machine-readable JSON output");
   app.add_flag("-v,--verbose", global.verbose, "log the core's warnings (-vv: debug) to stderr");
+  app.add_flag("--no-cache", global.no_cache,
+               "neither read nor write the registry cache (MODKIT_NO_CACHE=1 does the same)");
 
   std::vector<Command> commands = {
       add_list_command(app, global),

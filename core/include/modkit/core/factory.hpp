@@ -20,21 +20,35 @@
 namespace modkit {
 
 namespace detail {
-struct PluginModifierType;
-struct FileLoad;
+struct LazyType;
+struct FileOutcome;
+class RegistryCache;
 }
 
 /// Where plugin code first runs during refresh().
 enum class Isolation {
-  /// Each plugin file is loaded first by `modkit-plugin-scanner`, a child
-  /// process (as GStreamer's plugin scanner): a file that crashes, exits or
-  /// hangs there is recorded (stage `isolated`) and never loaded by the host.
-  /// Files that pass are then loaded in the host. Unchanged files already
-  /// loaded are not scanned again.
+  /// Each new or changed plugin file is loaded and validated first by
+  /// `modkit-plugin-scanner`, a child process (as GStreamer's plugin
+  /// scanner): a file that crashes, exits or hangs there is recorded (stage
+  /// `isolated`) and never loaded by the host. The host loads a file that
+  /// passed when a modifier from it is first created.
   Subprocess,
-  /// Plugin files are loaded directly in the host, for hosts that cannot
-  /// spawn processes: a plugin that crashes while loading takes the host down.
+  /// New or changed plugin files are loaded directly in the host during
+  /// refresh(), for hosts that cannot spawn processes: a plugin that crashes
+  /// while loading takes the host down.
   InProcess,
+};
+
+/// What refresh() does with the registry cache: validated metadata and load
+/// records of each plugin file, kept between processes and reused while the
+/// file (path, size, mtime, inode) and the host (ABI version, LibTorch
+/// fingerprint, core build) are unchanged. With every file cached, refresh()
+/// runs no plugin code and starts no scanner; libraries load when a
+/// modifier from them is first created.
+enum class CacheMode {
+  Use,      ///< read it, and write what was scanned afresh
+  Rebuild,  ///< scan every file afresh and rewrite the entries
+  Off,      ///< neither read nor write it
 };
 
 /// Where a factory looks for plugins and what it accepts.
@@ -61,6 +75,13 @@ struct FactoryOptions {
   /// entries in MODKIT_PLUGIN_PATH (resolved against the working directory).
   /// Off by default, as ssh's StrictModes: such files are recorded, not loaded.
   bool allow_unsafe_paths = false;
+  /// The registry cache (see CacheMode). MODKIT_NO_CACHE=1 in the
+  /// environment turns Use into Off unless cache_dir is set.
+  CacheMode cache = CacheMode::Use;
+  /// The cache directory; "" uses MODKIT_CACHE_DIR, then
+  /// $XDG_CACHE_HOME/modkit, then ~/.cache/modkit (relative values are
+  /// ignored). Both variables are read whatever use_environment says.
+  std::string cache_dir;
   static std::string default_torch_version();
 };
 
@@ -78,13 +99,15 @@ struct ModifierEntry {
 /// except the top-level experimental/ subtree, which forms the experimental
 /// registry. The first file to provide a name wins; every failure is recorded
 /// per name. Plugin files in unsafe places are refused (see
-/// FactoryOptions::allow_unsafe_paths), and by default each file is loaded
-/// in a scanner child process before the host loads it (see Isolation).
+/// FactoryOptions::allow_unsafe_paths), by default each new or changed file
+/// is loaded in a scanner child process first (see Isolation), and what was
+/// learnt is kept in the registry cache (see CacheMode). A library is loaded
+/// into the host when a modifier from it is first created.
 ///
-/// Thread safety: after refresh(), create() and the accessors may be called
-/// from several threads; refresh(), load_from_package() and register_type()
-/// take an exclusive lock. Modifiers keep their plugin library loaded, so
-/// refresh() with live modifiers is safe.
+/// Thread safety: create(), refresh() and the accessors may be called from
+/// several threads at once; refresh(), load_from_package() and
+/// register_type() swap or change the registry under an exclusive lock.
+/// Libraries are never unloaded, so refresh() with live modifiers is safe.
 class ModifierFactory {
  public:
   /// Builds a host-side modifier from resolved parameters.
@@ -115,6 +138,10 @@ class ModifierFactory {
   /// Creates a modifier: registered (if allowed) -> experimental (if allowed)
   /// -> main. `params` are checked against the type's schema (plugin types)
   /// and the lifecycle keys (index, group, start, end, update) are applied.
+  /// The type's library is loaded on first use and its descriptor validated
+  /// again; if that fails (the file changed since it was scanned, dlopen
+  /// fails, the descriptor differs) the type's record is updated, the type
+  /// leaves the registry and LoadError is thrown with the record's message.
   /// Throws LoadError with the recorded reason when the name failed to load
   /// and has no valid provider; otherwise ValueError "No modifier of type
   /// 'X' found." with the directories searched and the closest known names.
@@ -149,19 +176,26 @@ class ModifierFactory {
   std::vector<ModifierEntry> modifiers() const;
   /// The entry `create(type, true, true)` would use, if any.
   std::optional<ModifierEntry> find(const std::string& type) const;
+  /// The registry cache file in use, "" when the cache is off.
+  std::string cache_file() const;
 
  private:
   struct Registry;
-  std::unique_ptr<Modifier> create_plugin(const std::shared_ptr<const detail::PluginModifierType>& type,
+  std::unique_ptr<Modifier> create_plugin(const std::shared_ptr<const detail::LazyType>& type,
                                           const Params& params) const;
+  /// After a lazy load failed: the record replaces the type's, and the type leaves the registry.
+  void record_failure(const std::shared_ptr<const detail::LazyType>& type, const LoadRecord& failure) const;
   std::vector<std::string> known_names() const;
-  /// Loads `files` in walk order (safety checks, the scanner child, then this
-  /// process); one FileLoad per file.
-  std::vector<detail::FileLoad> load_files(const std::vector<PluginFile>& files) const;
+  /// Throws the error create() gives for a name it cannot build; under mutex_ (shared).
+  [[noreturn]] void throw_not_found(const std::string& type) const;
+  /// Examines `files` in walk order (safety checks, the registry cache, the
+  /// scanner child, then this process); one FileOutcome per file.
+  std::vector<detail::FileOutcome> load_files(const std::vector<PluginFile>& files) const;
 
   FactoryOptions options_;
   std::vector<std::string> search_dirs_;
   std::vector<LoadRecord> path_records_;  ///< rejected MODKIT_PLUGIN_PATH entries, recorded by each refresh()
+  std::shared_ptr<detail::RegistryCache> cache_;  ///< null when off
   mutable std::shared_mutex mutex_;
   std::unique_ptr<Registry> registry_;
 };

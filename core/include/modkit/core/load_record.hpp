@@ -20,6 +20,15 @@ enum class LoadStage {
 
 const char* to_string(LoadStage stage);
 
+/// Where refresh() got a record from.
+enum class RecordSource {
+  Scan,    ///< this refresh examined the file (in the scanner child or in this process)
+  Cache,   ///< the registry cache: the file is unchanged since a scan recorded it (no code ran)
+  Memory,  ///< the file is already loaded in this process and unchanged (cache off)
+};
+
+const char* to_string(RecordSource source);
+
 /// One load record: per modifier name and file, as the Python factory's
 /// errors map but with the file and stage kept.
 struct LoadRecord {
@@ -29,11 +38,15 @@ struct LoadRecord {
   LoadStage stage = LoadStage::Scan;
   std::string reason;  ///< one sentence; "" when loaded
   bool experimental = false;
+  RecordSource source = RecordSource::Scan;
+
+  /// A record of `stage` for `name` in `file` (source: scan).
+  static LoadRecord make(std::string name, std::string file, LoadStage stage, std::string reason, bool experimental);
 
   bool ok() const { return stage == LoadStage::Loaded; }
   /// "cannot load 'Name' from 'file': reason"
   std::string message() const;
-  /// {name, file, stage, reason, experimental}, plus "resolved" when set.
+  /// {name, file, stage, reason, experimental, source}, plus "resolved" when set.
   nlohmann::json to_json() const;
 };
 

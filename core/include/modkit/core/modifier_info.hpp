@@ -43,6 +43,15 @@ struct ModifierInfo {
 /// `source` and the field that is missing or malformed.
 ModifierInfo parse_metadata(const std::string& json_text, const std::string& source);
 
+/// The inverse of ModifierInfo::to_json(), as the plugin scanner reports
+/// types; checked like metadata. Throws ValueError naming `source`.
+ModifierInfo info_from_json(nlohmann::json j, const std::string& source);
+
+/// Checks what metadata parsing checks: a name, and for each parameter a
+/// name (declared once), a known type, a default of that type, numeric
+/// bounds and an array of choices. Throws ValueError naming the parameter.
+void check_info(const ModifierInfo& info);
+
 /// Reads a descriptor's identity and schema (the descriptor was validated).
 /// Throws ValueError when a default, bound or choice list is not valid JSON
 /// of the declared type.

@@ -22,8 +22,9 @@ struct HostFingerprint {
   static HostFingerprint current();
 };
 
-/// An open plugin library. Shared by every modifier created from it, so it
-/// stays loaded while any of them lives.
+/// An open plugin library. Shared by every modifier created from it; once
+/// opened it is never unloaded (RTLD_NODELETE), as its static constructors
+/// may have left pointers into it anywhere.
 class PluginLibrary {
  public:
   /// dlopen(RTLD_NOW | RTLD_LOCAL). Throws ValueError with the loader's message.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <modkit/core/load_record.hpp>
+#include <modkit/core/modifier_info.hpp>
 
 #include <chrono>
 #include <optional>
@@ -21,7 +22,8 @@ struct ScanResult {
   bool complete = false;            ///< the child finished the file and reported it
   std::string failure;              ///< when !complete: why ("crashed with SIGSEGV while loading", ...)
   std::vector<LoadRecord> records;  ///< when complete: the child's records (as load_plugin_file made them)
-  bool any_loaded = false;          ///< when complete: at least one record is `loaded`
+  std::vector<ModifierInfo> types;  ///< when complete: the valid types (from their descriptors), one per `loaded` record
+  bool scanner_failed = false;      ///< when !complete: the scanner itself failed, not this file
 };
 
 /// The scanner executable to use: `override` if not "", else the environment

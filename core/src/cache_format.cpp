@@ -1,0 +1,348 @@
+// Registry cache encoding: a checksummed header, then length-prefixed little-endian records; every read is bounds-checked.
+#include <modkit/core/detail/cache_format.hpp>
+#include <modkit/core/errors.hpp>
+
+#include <cstdio>
+#include <cstring>
+
+namespace modkit::detail {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'O', 'D', 'K', 'I', 'T', 'R', 'C'};
+constexpr uint32_t kFormatVersion = 1;
+// JSON values (defaults, bounds, choices) nest; a bound on depth keeps a
+// hostile file from exhausting the stack
+constexpr int kMaxDepth = 32;
+
+enum Tag : uint8_t { kNull, kFalse, kTrue, kInt, kUnsigned, kFloat, kString, kArray, kObject };
+
+uint64_t fnv1a(const uint8_t* data, size_t size) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < size; ++i) {
+    h ^= data[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+class Writer {
+ public:
+  void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void str(const std::string& s) {
+    u32(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  void value(const nlohmann::json& v, int depth = 0) {
+    if (depth > kMaxDepth) throw ValueError("a value nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    switch (v.type()) {
+      case nlohmann::json::value_t::boolean: u8(v.get<bool>() ? kTrue : kFalse); break;
+      case nlohmann::json::value_t::number_integer: u8(kInt), u64(static_cast<uint64_t>(v.get<int64_t>())); break;
+      case nlohmann::json::value_t::number_unsigned: u8(kUnsigned), u64(v.get<uint64_t>()); break;
+      case nlohmann::json::value_t::number_float: {
+        const double d = v.get<double>();
+        uint64_t bits = 0;
+        std::memcpy(&bits, &d, sizeof bits);
+        u8(kFloat), u64(bits);
+        break;
+      }
+      case nlohmann::json::value_t::string: u8(kString), str(v.get_ref<const std::string&>()); break;
+      case nlohmann::json::value_t::array:
+        u8(kArray), u32(static_cast<uint32_t>(v.size()));
+        for (const auto& item : v) value(item, depth + 1);
+        break;
+      case nlohmann::json::value_t::object:
+        u8(kObject), u32(static_cast<uint32_t>(v.size()));
+        for (const auto& [key, item] : v.items()) str(key), value(item, depth + 1);
+        break;
+      default: u8(kNull); break;  // null (binary and discarded values never occur in metadata)
+    }
+  }
+  void info(const ModifierInfo& m) {
+    str(m.name);
+    u32(m.abi_major);
+    u32(m.abi_min_minor);
+    str(m.version);
+    str(m.summary);
+    str(m.torch_version);
+    u32(static_cast<uint32_t>(m.cxx11_abi));
+    str(m.pipeline);
+    u32(static_cast<uint32_t>(m.params.size()));
+    for (const auto& p : m.params) {
+      str(p.name);
+      str(p.type);
+      u8(p.required ? 1 : 0);
+      value(p.default_value);
+      value(p.min);
+      value(p.max);
+      value(p.choices);
+      str(p.doc);
+    }
+  }
+  std::string& bytes() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size, const std::string& name) : p_(data), end_(data + size), name_(name) {}
+
+  [[noreturn]] void fail(const std::string& what) const { throw ValueError("registry cache '" + name_ + "' " + what); }
+
+  size_t left() const { return static_cast<size_t>(end_ - p_); }
+  const uint8_t* here() const { return p_; }
+
+  const uint8_t* take(size_t n, const char* what) {
+    if (n > left()) {
+      fail("is truncated: " + std::string(what) + " needs " + std::to_string(n) + " bytes, " +
+           std::to_string(left()) + " left");
+    }
+    const uint8_t* at = p_;
+    p_ += n;
+    return at;
+  }
+  uint8_t u8(const char* what) { return *take(1, what); }
+  uint32_t u32(const char* what) {
+    const uint8_t* b = take(4, what);
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(b[i]) << (8 * i);
+    return v;
+  }
+  uint64_t u64(const char* what) {
+    const uint8_t* b = take(8, what);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(b[i]) << (8 * i);
+    return v;
+  }
+  bool flag(const char* what) {
+    const uint8_t v = u8(what);
+    if (v > 1) fail("has a corrupt " + std::string(what) + " (expected 0 or 1, found " + std::to_string(v) + ")");
+    return v == 1;
+  }
+  std::string str(const char* what) {
+    const uint32_t n = u32(what);
+    const uint8_t* b = take(n, what);
+    return std::string(reinterpret_cast<const char*>(b), n);
+  }
+  // A count of items that each take at least `min_bytes`: checked against
+  // what is left, so a corrupt count never reserves more than the file holds.
+  uint32_t count(const char* what, size_t min_bytes) {
+    const uint32_t n = u32(what);
+    if (static_cast<uint64_t>(n) * min_bytes > left()) {
+      fail("is truncated: " + std::to_string(n) + " " + what + " cannot fit in the " + std::to_string(left()) +
+           " bytes left");
+    }
+    return n;
+  }
+  nlohmann::json value(const char* what, int depth = 0) {
+    if (depth > kMaxDepth) fail("has a value nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    const uint8_t tag = u8(what);
+    switch (tag) {
+      case kNull: return nullptr;
+      case kFalse: return false;
+      case kTrue: return true;
+      case kInt: return static_cast<int64_t>(u64(what));
+      case kUnsigned: return u64(what);
+      case kFloat: {
+        const uint64_t bits = u64(what);
+        double d = 0;
+        std::memcpy(&d, &bits, sizeof d);
+        return d;
+      }
+      case kString: return str(what);
+      case kArray: {
+        nlohmann::json a = nlohmann::json::array();
+        const uint32_t n = count(what, 1);
+        for (uint32_t i = 0; i < n; ++i) a.push_back(value(what, depth + 1));
+        return a;
+      }
+      case kObject: {
+        nlohmann::json o = nlohmann::json::object();
+        const uint32_t n = count(what, 5);
+        for (uint32_t i = 0; i < n; ++i) {
+          std::string key = str(what);
+          o[std::move(key)] = value(what, depth + 1);
+        }
+        return o;
+      }
+    }
+    fail("has a corrupt " + std::string(what) + " (value tag " + std::to_string(tag) + ")");
+  }
+  ModifierInfo info() {
+    ModifierInfo m;
+    m.name = str("type name");
+    m.abi_major = u32("ABI major");
+    m.abi_min_minor = u32("ABI minor");
+    m.version = str("type version");
+    m.summary = str("type summary");
+    m.torch_version = str("LibTorch version");
+    m.cxx11_abi = static_cast<int32_t>(u32("C++ ABI flag"));
+    m.pipeline = str("pipeline");
+    if (m.pipeline != "datafree" && m.pipeline != "basic" && m.pipeline != "sequential") {
+      fail("has a corrupt pipeline '" + m.pipeline + "' for '" + m.name + "'");
+    }
+    const uint32_t n = count("parameters", 4 + 4 + 1 + 4 + 4);
+    m.params.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      ParamInfo p;
+      p.name = str("parameter name");
+      p.type = str("parameter type");
+      p.required = flag("required flag");
+      p.default_value = value("parameter default");
+      p.min = value("parameter minimum");
+      p.max = value("parameter maximum");
+      p.choices = value("parameter choices");
+      p.doc = str("parameter doc");
+      m.params.push_back(std::move(p));
+    }
+    try {
+      check_info(m);
+    } catch (const std::exception& e) {
+      fail(std::string("has an invalid entry: ") + e.what());
+    }
+    return m;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+  const std::string& name_;
+};
+
+// Stages a scan can record; `shadowed` is decided by the walk, never cached.
+bool cached_stage(uint8_t v, LoadStage& out) {
+  for (LoadStage s : {LoadStage::Scan, LoadStage::Open, LoadStage::Resolve, LoadStage::Validate, LoadStage::Loaded,
+                      LoadStage::Isolated}) {
+    if (v == static_cast<uint8_t>(s)) {
+      out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+CachedFile read_file_entry(Reader& in) {
+  CachedFile f;
+  f.path = in.str("file path");
+  if (f.path.empty()) in.fail("has an entry without a file path");
+  f.experimental = in.flag("registry flag");
+  f.stamp.device = in.u64("file stamp");
+  f.stamp.inode = in.u64("file stamp");
+  f.stamp.size = in.u64("file stamp");
+  f.stamp.mtime_ns = static_cast<int64_t>(in.u64("file stamp"));
+  f.stamp.ctime_ns = static_cast<int64_t>(in.u64("file stamp"));
+  const uint32_t records = in.count("records", 4 + 1 + 4);
+  f.records.reserve(records);
+  std::vector<std::string> loaded;
+  for (uint32_t i = 0; i < records; ++i) {
+    LoadRecord r;
+    r.name = in.str("record name");
+    const uint8_t stage = in.u8("record stage");
+    if (!cached_stage(stage, r.stage)) {
+      in.fail("has a corrupt record stage " + std::to_string(stage) + " for '" + f.path + "'");
+    }
+    r.reason = in.str("record reason");
+    r.file = f.path;
+    r.experimental = f.experimental;
+    r.source = RecordSource::Cache;
+    if (r.ok()) loaded.push_back(r.name);
+    f.records.push_back(std::move(r));
+  }
+  const uint32_t types = in.count("types", 4 * 8);
+  if (types != loaded.size()) {
+    in.fail("lists " + std::to_string(types) + " valid types for '" + f.path + "', expected one per loaded record (" +
+            std::to_string(loaded.size()) + ")");
+  }
+  f.types.reserve(types);
+  for (uint32_t i = 0; i < types; ++i) {
+    f.types.push_back(in.info());
+    if (f.types.back().name != loaded[i]) {
+      in.fail("has type '" + f.types.back().name + "' where its records say '" + loaded[i] + "' in '" + f.path + "'");
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string encode_cache(const CacheImage& image) {
+  Writer payload;
+  payload.u32(static_cast<uint32_t>(image.files.size()));
+  for (const auto& f : image.files) {
+    payload.str(f.path);
+    payload.u8(f.experimental ? 1 : 0);
+    payload.u64(f.stamp.device);
+    payload.u64(f.stamp.inode);
+    payload.u64(f.stamp.size);
+    payload.u64(static_cast<uint64_t>(f.stamp.mtime_ns));
+    payload.u64(static_cast<uint64_t>(f.stamp.ctime_ns));
+    payload.u32(static_cast<uint32_t>(f.records.size()));
+    for (const auto& r : f.records) {
+      payload.str(r.name);
+      payload.u8(static_cast<uint8_t>(r.stage));
+      payload.str(r.reason);
+    }
+    payload.u32(static_cast<uint32_t>(f.types.size()));
+    for (const auto& t : f.types) payload.info(t);
+  }
+  const std::string& body = payload.bytes();
+  Writer out;
+  out.bytes().append(kMagic, sizeof kMagic);
+  out.u32(kFormatVersion);
+  out.str(image.host_key);
+  out.u64(body.size());
+  out.u64(fnv1a(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  out.bytes().append(body);
+  return std::move(out.bytes());
+}
+
+std::vector<CachedFile> decode_cache_payload(const uint8_t* data, size_t size, const std::string& name) {
+  Reader in(data, size, name);
+  // the smallest entry: an empty path is refused, so 1 byte of it, plus flag, stamp and two counts
+  const uint32_t files = in.count("file entries", 4 + 1 + 1 + 5 * 8 + 4 + 4);
+  std::vector<CachedFile> out;
+  out.reserve(files);
+  for (uint32_t i = 0; i < files; ++i) out.push_back(read_file_entry(in));
+  if (in.left() != 0) in.fail("has " + std::to_string(in.left()) + " bytes after its last entry");
+  return out;
+}
+
+CacheImage decode_cache(const uint8_t* data, size_t size, const std::string& name) {
+  Reader in(data, size, name);
+  if (size < sizeof kMagic || std::memcmp(data, kMagic, sizeof kMagic) != 0) {
+    in.fail("is not a modkit registry cache (expected the magic 'MODKITRC')");
+  }
+  in.take(sizeof kMagic, "magic");
+  const uint32_t version = in.u32("format version");
+  if (version != kFormatVersion) {
+    in.fail("has format version " + std::to_string(version) + ", expected " + std::to_string(kFormatVersion));
+  }
+  CacheImage image;
+  image.host_key = in.str("host key");
+  const uint64_t payload_size = in.u64("payload size");
+  const uint64_t checksum = in.u64("checksum");
+  if (payload_size != in.left()) {
+    in.fail("is truncated or padded: expected " + std::to_string(payload_size) + " payload bytes, found " +
+            std::to_string(in.left()));
+  }
+  if (const uint64_t actual = fnv1a(in.here(), in.left()); actual != checksum) {
+    in.fail("is corrupt: checksum " + hex64(actual) + ", expected " + hex64(checksum));
+  }
+  image.files = decode_cache_payload(in.here(), in.left(), name);
+  return image;
+}
+
+}  // namespace modkit::detail

@@ -1,0 +1,233 @@
+// The registry cache file: XDG location, host key, safe and checked reading, merge-and-rename updates.
+#include <modkit/core/atomic_file.hpp>
+#include <modkit/core/detail/path_safety.hpp>
+#include <modkit/core/detail/registry_cache.hpp>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace modkit::detail {
+namespace {
+
+constexpr const char* kCacheFormat = "1";
+
+bool is_absolute(const char* p) { return p != nullptr && p[0] == '/'; }
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+std::string home_dir() {
+  if (const std::string home = env("HOME"); is_absolute(home.c_str())) return home;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && is_absolute(pw->pw_dir)) return pw->pw_dir;
+  return "";
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// The fingerprint part of the key: what decides which cache file a host uses.
+std::string fingerprint_of(const HostFingerprint& host) {
+  return "abi " + std::to_string(host.abi_major) + "." + std::to_string(host.abi_minor) + "; torch " +
+         (host.torch_version.empty() ? std::string("any") : host.torch_version) + "; cxx11 " +
+         std::to_string(host.cxx11_abi);
+}
+
+// Creates `dir` and its missing parents (mode 0700, as XDG asks). Returns "" or why not.
+std::string make_directories(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return S_ISDIR(st.st_mode) ? "" : "'" + dir + "' is not a directory";
+  const auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (std::string why = make_directories(dir.substr(0, slash)); !why.empty()) return why;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return "cannot create '" + dir + "': " + std::strerror(errno);
+  }
+  return "";
+}
+
+// The whole file, or why it cannot be read.
+bool read_whole(const std::string& path, std::string& out, std::optional<FileStamp>& stamp, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = errno == ENOENT ? "" : std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+    ::close(fd);
+    return false;
+  }
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);  // a file that shrank while read is caught by the decoder's size check
+  stamp = FileStamp::of(path);
+  return true;
+}
+
+}  // namespace
+
+std::string cache_host_key(const HostFingerprint& host) {
+  std::string key = "modkit registry cache " + std::string(kCacheFormat) + "; " + fingerprint_of(host);
+  // a rebuilt core may validate differently: its own stamp is part of the key
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void*>(&cache_host_key), &info) != 0 && info.dli_fname != nullptr) {
+    key += "; core " + std::string(info.dli_fname);
+    if (auto stamp = FileStamp::of(info.dli_fname)) {
+      key += " " + std::to_string(stamp->size) + " " + std::to_string(stamp->mtime_ns);
+    }
+  }
+  return key;
+}
+
+std::string RegistryCache::directory(const FactoryOptions& options) {
+  if (options.cache == CacheMode::Off) return "";
+  if (!options.cache_dir.empty()) return options.cache_dir;
+  if (const std::string off = env("MODKIT_NO_CACHE"); !off.empty() && off != "0") return "";
+  if (const std::string dir = env("MODKIT_CACHE_DIR"); !dir.empty()) {
+    if (is_absolute(dir.c_str())) return dir;
+    spdlog::warn("ignoring MODKIT_CACHE_DIR '{}': expected an absolute directory", dir);
+  }
+  if (const std::string xdg = env("XDG_CACHE_HOME"); is_absolute(xdg.c_str())) return xdg + "/modkit";
+  if (const std::string home = home_dir(); !home.empty()) return home + "/.cache/modkit";
+  return "";
+}
+
+std::shared_ptr<RegistryCache> RegistryCache::open(const FactoryOptions& options, const HostFingerprint& host) {
+  const std::string dir = directory(options);
+  if (dir.empty()) return nullptr;
+  char name[48];
+  std::snprintf(name, sizeof name, "/registry-%016llx.bin", static_cast<unsigned long long>(fnv1a(fingerprint_of(host))));
+  return std::make_shared<RegistryCache>(dir + name, cache_host_key(host), options.cache == CacheMode::Rebuild);
+}
+
+RegistryCache::RegistryCache(std::string file, std::string host_key, bool rebuild)
+    : file_(std::move(file)), host_key_(std::move(host_key)), rebuild_(rebuild),
+      entries_(std::make_shared<CacheEntries>()) {}
+
+std::string RegistryCache::key_of(const std::string& path, bool experimental) {
+  return path + (experimental ? "\nx" : "\nm");
+}
+
+void RegistryCache::reload_locked() {
+  const auto stamp = FileStamp::of(file_);
+  if (read_once_ && stamp == read_stamp_) return;
+  read_once_ = true;
+  read_stamp_ = stamp;
+  auto entries = std::make_shared<CacheEntries>();
+  entries_ = entries;
+  // the cache decides which plugins skip the crash-isolating scan: only this
+  // user (or root) may have written it
+  const std::string dir = file_.substr(0, file_.find_last_of('/'));
+  unsafe_ = unsafe_path_reason(dir, ::geteuid());
+  if (!unsafe_.empty()) {
+    spdlog::warn("not using registry cache '{}': {}", file_, unsafe_);
+    return;
+  }
+  if (!stamp) return;  // no cache yet
+  if (std::string why = unsafe_path_reason(file_, ::geteuid()); !why.empty()) {
+    spdlog::warn("ignoring registry cache '{}': {}; it will be rebuilt", file_, why);
+    return;
+  }
+  std::string bytes, why;
+  if (!read_whole(file_, bytes, read_stamp_, why)) {
+    if (!why.empty()) spdlog::warn("ignoring registry cache '{}': {}", file_, why);
+    return;
+  }
+  try {
+    CacheImage image = decode_cache(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), file_);
+    if (image.host_key != host_key_) {
+      spdlog::debug("registry cache '{}' was written for another host ({}); it will be rebuilt", file_, image.host_key);
+      return;
+    }
+    for (auto& f : image.files) {
+      std::string key = key_of(f.path, f.experimental);
+      entries->emplace(std::move(key), std::make_shared<const CachedFile>(std::move(f)));
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("ignoring {}; it will be rebuilt", e.what());
+    entries->clear();
+  }
+}
+
+std::shared_ptr<const CacheEntries> RegistryCache::snapshot() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rebuild_) return std::make_shared<CacheEntries>();
+  try {
+    reload_locked();
+  } catch (const std::exception& e) {
+    spdlog::warn("ignoring registry cache '{}': {}", file_, e.what());
+    entries_ = std::make_shared<CacheEntries>();
+  }
+  return entries_;
+}
+
+const CachedFile* RegistryCache::lookup(const CacheEntries& entries, const std::string& path, bool experimental,
+                                        const FileStamp& stamp) {
+  auto it = entries.find(key_of(path, experimental));
+  if (it == entries.end() || it->second->stamp != stamp) return nullptr;
+  return it->second.get();
+}
+
+void RegistryCache::update(std::vector<CachedFile> fresh, const std::vector<std::string>& forget) {
+  if (fresh.empty() && forget.empty()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    reload_locked();  // keep what other processes wrote since
+    if (!unsafe_.empty()) return;  // said when read
+    auto merged = std::make_shared<CacheEntries>();
+    for (const auto& [key, entry] : *entries_) {
+      bool dropped = false;
+      for (const auto& path : forget) dropped = dropped || entry->path == path;
+      // a file that changed or vanished: its entry can never match again
+      const auto now = FileStamp::of(entry->path);
+      if (!dropped && now && *now == entry->stamp) merged->emplace(key, entry);
+    }
+    for (auto& f : fresh) {
+      std::string key = key_of(f.path, f.experimental);
+      (*merged)[std::move(key)] = std::make_shared<const CachedFile>(std::move(f));
+    }
+    CacheImage image;
+    image.host_key = host_key_;
+    for (const auto& [key, entry] : *merged) image.files.push_back(*entry);
+    const std::string bytes = encode_cache(image);
+    const std::string dir = file_.substr(0, file_.find_last_of('/'));
+    if (std::string why = make_directories(dir); !why.empty()) {
+      spdlog::warn("cannot write registry cache '{}': {}", file_, why);
+      return;
+    }
+    write_atomically(file_, bytes, "cannot write registry cache '" + file_ + "': ");
+    ::chmod(file_.c_str(), 0644);  // never group- or world-writable, whatever the umask (see reload_locked)
+    read_stamp_ = FileStamp::of(file_);
+    entries_ = std::move(merged);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}", e.what());
+  }
+}
+
+}  // namespace modkit::detail
