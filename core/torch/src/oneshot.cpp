@@ -194,7 +194,14 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
     run.sequential_targets = options.sequential_targets.empty() ? stage_sequential_targets(summary)
                                                                 : options.sequential_targets;
     run.on_progress = options.on_progress;
-    const PipelineReport report = run_pipeline(pipelines[s].kind, run);
+    PipelineReport report;
+    try {
+      report = run_pipeline(pipelines[s].kind, run);
+    } catch (const RecipeError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw RecipeError(entry.where, "stage '" + entry.name + "': " + e.what());
+    }
     session.finalize();
     summary.pipeline = report.kind;
     summary.blocks = report.blocks;

@@ -50,13 +50,20 @@ inline void set_tensor(const State& state, const std::string& module, const std:
 /// lasts; clone() it to keep it. Undefined for NULL.
 inline at::Tensor borrow_tensor(const DLManagedTensor* t) {
   if (t == nullptr) return at::Tensor();
-  DLManagedTensor view = *t;
-  view.deleter = nullptr;  // the host keeps ownership
-  view.manager_ctx = nullptr;
+  // fromDLPack keeps its argument until the tensor dies: a heap copy whose
+  // deleter frees only the copy, so the host keeps ownership of the data
+  auto* view = new DLManagedTensor(*t);
+  view->manager_ctx = view;
+  view->deleter = [](DLManagedTensor* self) { delete self; };
   // LibTorch 1.13's fromDLPack ignores byte_offset: fold it into the pointer
-  view.dl_tensor.data = static_cast<char*>(t->dl_tensor.data) + t->dl_tensor.byte_offset;
-  view.dl_tensor.byte_offset = 0;
-  return at::fromDLPack(&view);
+  view->dl_tensor.data = static_cast<char*>(t->dl_tensor.data) + t->dl_tensor.byte_offset;
+  view->dl_tensor.byte_offset = 0;
+  try {
+    return at::fromDLPack(view);
+  } catch (...) {
+    delete view;  // refused (device or dtype) before it took the copy
+    throw;
+  }
 }
 
 /// The tensors of one hook call, borrowed for the call (see borrow_tensor).

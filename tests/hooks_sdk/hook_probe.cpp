@@ -1,0 +1,83 @@
+// HookProbeModifier: a test plugin that counts what its forward hooks see and writes it into buffers at each epoch end.
+#include <modkit/sdk.hpp>
+#include <modkit/sdk/torch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using modkit::sdk::Event;
+using modkit::sdk::EventType;
+using modkit::sdk::HookKind;
+using modkit::sdk::HookView;
+using modkit::sdk::Params;
+using modkit::sdk::ParamSpec;
+using modkit::sdk::State;
+using modkit::sdk::Type;
+
+// Per module: forwards seen before and after, rows of input seen, the sum of
+// the output, and the hooks to remove once it is "compressed". Written at the
+// epoch end naming the module as the buffer `probe`: [pre, post, rows, output
+// sum, which epoch end (1, 2, ...)].
+struct Seen {
+  int64_t pre = 0, post = 0, rows = 0;
+  double output_sum = 0;
+  std::vector<uint64_t> hooks;
+};
+
+class HookProbeModifier final : public modkit::sdk::Modifier {
+ public:
+  static constexpr uint32_t pipeline = MODKIT_PIPELINE_SEQUENTIAL;
+  static constexpr uint16_t abi_min_minor = 1;
+
+  explicit HookProbeModifier(const Params& p)
+      : targets_(p.get<std::vector<std::string>>("targets")), fail_on_(p.get<std::string>("fail_on")) {}
+
+  bool on_initialize(State& state) override {
+    for (const auto& m : modkit::sdk::match_with_tensor(state, targets_, {}, "HookProbeModifier")) {
+      Seen& s = seen_[m.name];
+      s.hooks.push_back(register_hook(state, m.name, HookKind::ForwardPre, [this, &s, name = m.name](const modkit_hook_call& c) {
+        if (name == fail_on_) throw modkit::sdk::Error(MODKIT_ERROR_INVALID_ARGUMENT, "probe refuses '" + name + "'");
+        const at::Tensor x = HookView(c).input(0);
+        ++s.pre;
+        s.rows += x.numel() / x.size(-1);
+      }));
+      s.hooks.push_back(register_hook(state, m.name, HookKind::Forward, [&s](const modkit_hook_call& c) {
+        ++s.post;
+        s.output_sum += HookView(c).output(0).sum().item<double>();
+      }));
+    }
+    return true;
+  }
+
+  void on_event(State& state, const Event& e) override {
+    if (e.type() == EventType::SequentialEpochEnd) {
+      ++epochs_;
+      for (const std::string& name : e.modules()) {
+        const auto it = seen_.find(name);
+        if (it == seen_.end() || it->second.hooks.empty()) continue;
+        const Seen& s = it->second;
+        modkit::sdk::set_tensor(state, name, "probe", at::tensor({static_cast<double>(s.pre), static_cast<double>(s.post),
+                                                                  static_cast<double>(s.rows), s.output_sum,
+                                                                  static_cast<double>(epochs_)}),
+                                MODKIT_TENSOR_SET_CREATE | MODKIT_TENSOR_SET_REPLACE);
+        for (uint64_t id : s.hooks) remove_hook(id);  // "compressed": no more statistics
+        it->second.hooks.clear();
+      }
+    }
+  }
+
+ private:
+  std::vector<std::string> targets_;
+  std::string fail_on_;
+  std::map<std::string, Seen> seen_;
+  int64_t epochs_ = 0;
+};
+
+}  // namespace
+
+MODKIT_EXPORT_MODIFIER(HookProbeModifier, "1.0.0", "test plugin: counts what forward hooks see",
+                       (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules to probe"}),
+                       (ParamSpec{"fail_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook throws"}))

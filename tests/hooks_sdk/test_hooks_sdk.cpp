@@ -1,0 +1,123 @@
+// Tests of the SDK's hooks through a real plugin: registration, what hooks see in each pipeline, removal, failures.
+#include <modkit/core/factory.hpp>
+#include <modkit/core/recipe.hpp>
+#include <modkit/torch/oneshot.hpp>
+#include <modkit/torch/test_models.hpp>
+
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using modkit::CalibrationData;
+using modkit::Model;
+using modkit::PipelineKind;
+
+namespace {
+
+modkit::ModifierFactory& factory() {
+  static modkit::ModifierFactory f([] {
+    modkit::FactoryOptions o;
+    o.plugin_dirs = {MODKIT_PROBE_PLUGIN_DIR};
+    o.use_environment = false;
+    o.use_install_dir = false;
+    return o;
+  }());
+  static const bool refreshed = (f.refresh(), true);
+  (void)refreshed;
+  return f;
+}
+
+modkit::Recipe probe_recipe(const std::string& fail_on = "") {
+  return modkit::Recipe::parse_toml("[[stage]]\nname = \"probe\"\n[[stage.modifiers]]\ntype = \"HookProbeModifier\"\n"
+                                    "fail_on = \"" + fail_on + "\"\n",
+                                    "probe.toml");
+}
+
+// [forwards before, forwards after, rows seen, output sum, epoch-end order] of a probed module.
+std::vector<double> probe(const Model& model, const std::string& module) {
+  const at::Tensor t = model.get_tensor(module, "probe");
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+std::vector<std::string> linears(const Model& model) {
+  std::vector<std::string> out;
+  for (const auto& m : model.modules()) {
+    if (m.class_name == "Linear") out.push_back(m.name);
+  }
+  return out;
+}
+
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
+
+}  // namespace
+
+TEST_CASE("a plugin's hooks see every sample of the sequential pipeline, block by block, and are gone afterwards") {
+  REQUIRE(factory().errors().empty());
+  Model model(modkit::test_models::make_tiny_transformer(3, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(4, {2, 5, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
+  REQUIRE(stages.size() == 1);
+  CHECK(stages[0].pipeline == PipelineKind::Sequential);  // what HookProbeModifier declares
+  CHECK(stages[0].blocks.size() == 3);
+  CHECK(stages[0].samples == 4);
+  CHECK(model.hook_count() == 0);
+
+  for (const std::string& m : linears(model)) {
+    const std::vector<double> p = probe(model, m);
+    CHECK_MESSAGE(p[0] == 4, m);   // one forward per sample before its epoch end...
+    CHECK_MESSAGE(p[1] == 4, m);   // ...and the forward hook after each
+    CHECK_MESSAGE(p[2] == 40, m);  // 4 samples x 2 x 5 rows
+    // block b's modules are compressed at epoch end b + 1; the head comes after the blocks
+    const double expected = m == "lm_head" ? 4 : 1 + (m[7] - '0');
+    CHECK_MESSAGE(p[4] == expected, m);
+  }
+  // lm_head computes the model's output, and the probe changes no weight
+  double sum = 0;
+  for (const auto& s : data.samples) sum += model.forward(s.args).toTensor().sum().item<double>();
+  CHECK(probe(model, "lm_head")[3] == doctest::Approx(sum).epsilon(1e-4));
+}
+
+TEST_CASE("the basic pipeline runs the whole model once per sample") {
+  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(3, {1, 4, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  options.pipeline = PipelineKind::Basic;
+  const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
+  CHECK(stages[0].pipeline == PipelineKind::Basic);
+  for (const std::string& m : linears(model)) {
+    CHECK_MESSAGE(probe(model, m)[0] == 3, m);
+    CHECK_MESSAGE(probe(model, m)[4] == 1, m);  // one epoch end for every module
+  }
+}
+
+TEST_CASE("a calibrating stage without samples is refused before the model is touched") {
+  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  CHECK(message_of([&] { modkit::oneshot(model, probe_recipe(), factory()); }) ==
+        "probe.toml:3:1: stage 'probe' needs calibration data: HookProbeModifier calibrates (pipeline 'sequential') "
+        "(give calibration samples, e.g. modkit apply --calib FILE)");
+  CHECK(model.hook_count() == 0);
+}
+
+TEST_CASE("a hook that fails stops the run with its message, and no hook outlives the run") {
+  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  CHECK(message_of([&] { modkit::oneshot(model, probe_recipe("layers.1.mlp.fc1"), factory(), options); }) ==
+        "probe.toml:1:1: stage 'probe': probe refuses 'layers.1.mlp.fc1'");
+  CHECK(model.hook_count() == 0);
+}
