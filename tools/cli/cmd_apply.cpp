@@ -24,6 +24,7 @@ struct ApplyOptions {
   std::string pipeline;
   std::vector<std::string> sequential_targets;
   int64_t samples = 0;
+  int threads = 0;
   bool allow_unmatched = false;
 };
 
@@ -64,6 +65,7 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
   if (!o.pipeline.empty()) args.insert(args.end(), {"--pipeline", o.pipeline});
   for (const auto& t : o.sequential_targets) args.insert(args.end(), {"--sequential-targets", t});
   if (o.samples > 0) args.insert(args.end(), {"--samples", std::to_string(o.samples)});
+  if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
   if (o.allow_unmatched) args.push_back("--allow-unmatched");
   if (global.json) args.push_back("--json");
   for (int i = 0; i < global.verbose; ++i) args.push_back("-v");
@@ -104,6 +106,9 @@ Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
                   "the blocks of the sequential pipeline (class name, module name or re:<regex>; repeatable); "
                   "default: the children of the model's first ModuleList")
       ->type_name("TARGET");
+  app->add_option("--threads", o->threads, "intra-op threads of the model work (default: every core)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
   app->add_flag("--allow-unmatched", o->allow_unmatched,
                 "skip modifiers whose targets match no module instead of failing");
   return {app, [&global, o] { return run_apply(global, *o); }};

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/jit/api/module.h>
 
 #include <sys/stat.h>
@@ -32,6 +33,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace modkit::tool {
 namespace {
@@ -49,6 +51,7 @@ struct ApplyOptions {
   std::string pipeline;
   std::vector<std::string> sequential_targets;
   int64_t samples = 0;
+  int threads = 0;
   bool allow_unmatched = false;
   bool json = false;
   int verbose = 0;
@@ -232,6 +235,9 @@ int run_apply(const ApplyOptions& o) {
     std::cerr << "modkit: --model needs --output (where to write the compressed model)\n";
     return 2;
   }
+  // LibTorch's default is half the cores; compression work is worth all of them
+  const unsigned cores = std::thread::hardware_concurrency();
+  at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(cores > 0 ? cores : 1));
   modkit::log_to_stderr();
   modkit::set_log_level(o.verbose >= 2 ? LogLevel::Debug : o.verbose == 1 ? LogLevel::Warn : LogLevel::Off);
   Progress progress;
@@ -466,6 +472,7 @@ void add_apply_command(CLI::App& parent, std::function<int()>& run_selected) {
   app->add_option("--pipeline", o->pipeline, "run every stage with this pipeline")
       ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
   app->add_option("--sequential-targets", o->sequential_targets, "the blocks of the sequential pipeline");
+  app->add_option("--threads", o->threads, "intra-op threads (default: every core)")->check(CLI::PositiveNumber);
   app->add_flag("--allow-unmatched", o->allow_unmatched, "skip modifiers whose targets match no module");
   app->add_flag("--json", o->json, "print the report as JSON");
   app->add_flag("-v,--verbose", o->verbose, "log the core's warnings (-vv: debug) to stderr");
