@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -105,6 +106,25 @@ Problem problem_of(at::Tensor& w, const at::Tensor& u, int64_t block) {
   return p;
 }
 
+// Runs f(0) ... f(chunks - 1), one per thread of the OpenMP pool ATen uses (at::set_num_threads
+// sets its size). at::parallel_for is not used here: LibTorch 1.13 runs a range of two with grain 1
+// on one thread. An exception in a chunk is rethrown after all chunks ran.
+template <class F>
+void on_each_chunk(int64_t chunks, const F& f) {
+  std::vector<std::exception_ptr> errors(chunks);
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    try {
+      f(c);
+    } catch (...) {
+      errors[c] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
 // A rule decides each column of a tile: given the current values v[r] (r <
 // tile.rows) it writes the final values q[r], and may replace v[r] by the
 // value the error is measured from. Rules: GptqRule, SparseRule.
@@ -193,10 +213,8 @@ void sweep(const Problem& p, Rule& rule, std::vector<double>& row_loss, SweepRep
   {
     const blas::ThreadScope one_blas_thread(1);  // the parallelism is ATen's: one chunk of rows per thread
     if (!rule.barrier()) {
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-        for (int64_t chunk = c0; chunk < c1; ++chunk) {
-          for (int64_t i1 = 0; i1 < p.cols; i1 += B) run_block(chunk, i1, std::min(p.cols, i1 + B));
-        }
+      on_each_chunk(chunks, [&](int64_t chunk) {
+        for (int64_t i1 = 0; i1 < p.cols; i1 += B) run_block(chunk, i1, std::min(p.cols, i1 + B));
       });
     } else {
       for (int64_t i1 = 0; i1 < p.cols; i1 += B) {
@@ -204,9 +222,7 @@ void sweep(const Problem& p, Rule& rule, std::vector<double>& row_loss, SweepRep
         const auto ts = Clock::now();
         rule.begin_block(i1, i2);
         report.seconds_select += seconds_since(ts);
-        at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-          for (int64_t chunk = c0; chunk < c1; ++chunk) run_block(chunk, i1, i2);
-        });
+        on_each_chunk(chunks, [&](int64_t chunk) { run_block(chunk, i1, i2); });
       }
     }
   }
