@@ -33,7 +33,9 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
   static constexpr uint16_t abi_min_minor = 1;
 
   explicit HookProbeModifier(const Params& p)
-      : targets_(p.get<std::vector<std::string>>("targets")), fail_on_(p.get<std::string>("fail_on")) {}
+      : targets_(p.get<std::vector<std::string>>("targets")),
+        fail_on_(p.get<std::string>("fail_on")),
+        keep_hooks_(p.get<bool>("keep_hooks")) {}
 
   bool on_initialize(State& state) override {
     for (const auto& m : modkit::sdk::match_with_tensor(state, targets_, {}, "HookProbeModifier")) {
@@ -63,6 +65,7 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
                                                                   static_cast<double>(s.rows), s.output_sum,
                                                                   static_cast<double>(epochs_)}),
                                 MODKIT_TENSOR_SET_CREATE | MODKIT_TENSOR_SET_REPLACE);
+        if (keep_hooks_) continue;  // the SDK removes them after on_finalize
         for (uint64_t id : s.hooks) remove_hook(id);  // "compressed": no more statistics
         it->second.hooks.clear();
       }
@@ -72,6 +75,7 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
  private:
   std::vector<std::string> targets_;
   std::string fail_on_;
+  bool keep_hooks_;
   std::map<std::string, Seen> seen_;
   int64_t epochs_ = 0;
 };
@@ -80,4 +84,5 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
 
 MODKIT_EXPORT_MODIFIER(HookProbeModifier, "1.0.0", "test plugin: counts what forward hooks see",
                        (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules to probe"}),
-                       (ParamSpec{"fail_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook throws"}))
+                       (ParamSpec{"fail_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook throws"}),
+                       (ParamSpec{"keep_hooks", Type::Bool, MODKIT_JSON(false), "leave the hooks to on_finalize"}))

@@ -30,9 +30,9 @@ modkit::ModifierFactory& factory() {
   return f;
 }
 
-modkit::Recipe probe_recipe(const std::string& fail_on = "") {
+modkit::Recipe probe_recipe(const std::string& fail_on = "", bool keep_hooks = false) {
   return modkit::Recipe::parse_toml("[[stage]]\nname = \"probe\"\n[[stage.modifiers]]\ntype = \"HookProbeModifier\"\n"
-                                    "fail_on = \"" + fail_on + "\"\n",
+                                    "fail_on = \"" + fail_on + "\"\nkeep_hooks = " + (keep_hooks ? "true" : "false") + "\n",
                                     "probe.toml");
 }
 
@@ -102,6 +102,30 @@ TEST_CASE("the basic pipeline runs the whole model once per sample") {
     CHECK_MESSAGE(probe(model, m)[0] == 3, m);
     CHECK_MESSAGE(probe(model, m)[4] == 1, m);  // one epoch end for every module
   }
+}
+
+TEST_CASE("hooks left registered are removed when the modifier finalizes") {
+  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  modkit::Recipe recipe = probe_recipe("", true);
+  std::vector<modkit::StageModifiers> stages = modkit::build_stages(recipe, factory());
+  modkit::State state;
+  state.host = Model::host();
+  state.model = model.handle();
+  modkit::Session session(state);
+  session.initialize(std::move(stages));
+  CHECK(model.hook_count() == 26);  // 13 Linear x (pre, post)
+  modkit::PipelineRun run;
+  run.model = &model;
+  run.session = &session;
+  run.data = &data;
+  for (const auto& m : model.modules()) run.modules.push_back(m.name);
+  modkit::run_pipeline(PipelineKind::Sequential, run);
+  CHECK(model.hook_count() == 26);  // kept through the epoch ends
+  session.finalize();
+  CHECK(model.hook_count() == 0);
 }
 
 TEST_CASE("a calibrating stage without samples is refused before the model is touched") {
