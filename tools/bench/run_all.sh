@@ -31,3 +31,6 @@ echo "== dispatch (1 thread)"
 
 echo "== round-to-nearest quantization of a 4096x4096 weight vs copy bandwidth"
 "$build/tools/bench/bench_quant"
+
+echo "== GPTQ and SparseGPT on one 4096x4096 layer, 32k tokens, vs sgemm and llmcompressor's code in plain ATen"
+"$build/tools/bench/bench_obs"
