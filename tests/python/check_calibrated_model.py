@@ -1,4 +1,4 @@
-"""Checks from PyTorch a model modkit compressed with calibration: it loads, runs, stays close to the original, and its weights are on the promised grids and masks."""
+"""Checks from PyTorch a model modkit compressed with calibration: it loads, runs, stays close to the original (closer than a data-free baseline), and its weights are on the promised grids and masks."""
 import json
 import sys
 
@@ -51,7 +51,8 @@ def relative_error(original, compressed, batches) -> float:
     return (num / den) ** 0.5
 
 
-def main(original_path: str, compressed_path: str, heldout_path: str, kind: str, report_path: str, bound: str) -> int:
+def main(original_path: str, compressed_path: str, heldout_path: str, kind: str, report_path: str, bound: str,
+         baseline_path: str = "") -> int:
     original = torch.jit.load(original_path)
     compressed = torch.jit.load(compressed_path)
     heldout = torch.load(heldout_path)
@@ -70,15 +71,22 @@ def main(original_path: str, compressed_path: str, heldout_path: str, kind: str,
     if checked != 24:
         fail(f"expected 24 quantized Linear modules (4 layers x 6), found {checked}")
     if kind == "w8a8":
-        norm = compressed.layers[0].input_layernorm.weight.detach()
-        if torch.allclose(norm, original.layers[0].input_layernorm.weight.detach()):
+        # a scripted ModuleList cannot be indexed from Python: getattr by name
+        norm = getattr(compressed.layers, "0").input_layernorm.weight.detach()
+        if torch.allclose(norm, getattr(original.layers, "0").input_layernorm.weight.detach()):
             fail("SmoothQuant left input_layernorm's weight unchanged")
     err = relative_error(original, compressed, heldout)
     print(f"{kind}: {checked} Linear modules on the grid; held-out relative logit error {err:.4f} (bound {bound})")
     if err > float(bound):
         fail(f"held-out relative logit error {err:.4f} exceeds {bound}")
+    if baseline_path:
+        # the same compression without calibration data must do worse
+        base = relative_error(original, torch.jit.load(baseline_path), heldout)
+        print(f"{kind}: data-free baseline error {base:.4f}; calibrated / baseline = {err / base:.2f}")
+        if err >= base:
+            fail(f"the calibrated model's error {err:.4f} is not below the data-free baseline's {base:.4f}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:7]))
+    sys.exit(main(*sys.argv[1:8]))

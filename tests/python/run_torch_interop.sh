@@ -47,7 +47,10 @@ case "$test" in
     "$python" "$here/check_calibrated_model.py" "$work/lm.pt" "$work/w8a8.pt" "$work/heldout.pt" w8a8 "$work/w8a8.json" 0.05
     "$binary" --plugin-dir "$plugin_dir" apply --recipe "$here/data/sparsegpt_gptq_w4a16.yaml" \
       --model "$work/lm.pt" --calib "$work/calib.pt" --output "$work/w4a16.pt" --report "$work/w4a16.json"
-    "$python" "$here/check_calibrated_model.py" "$work/lm.pt" "$work/w4a16.pt" "$work/heldout.pt" 2of4_w4a16 "$work/w4a16.json" 0.6
+    "$binary" --plugin-dir "$plugin_dir" apply --recipe "$here/data/magnitude_rtn_w4a16.toml" \
+      --model "$work/lm.pt" --output "$work/baseline.pt"
+    "$python" "$here/check_calibrated_model.py" "$work/lm.pt" "$work/w4a16.pt" "$work/heldout.pt" 2of4_w4a16 \
+      "$work/w4a16.json" 0.6 "$work/baseline.pt"
     ;;
   *)
     echo "$0: unknown test '$test'" >&2

@@ -424,7 +424,12 @@ int run_apply(const ApplyOptions& o) {
     std::cout << "  stage '" << s.name << "': ";
     for (size_t i = 0; i < s.modifiers.size(); ++i) {
       const auto& m = s.modifiers[i];
-      std::cout << (i ? ", " : "") << m.type << " (" << (m.skipped ? "skipped" : std::to_string(m.modules.size()) + " modules") << ")";
+      std::cout << (i ? ", " : "") << m.type;
+      if (m.skipped) {
+        std::cout << " (skipped)";
+      } else if (!m.modules.empty()) {
+        std::cout << " (" << m.modules.size() << " modules)";
+      }
     }
     std::cout << " in " << fixed(s.seconds, 2) << " s";
     if (s.pipeline == PipelineKind::Sequential) {
