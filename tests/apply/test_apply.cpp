@@ -261,14 +261,42 @@ TEST_CASE("modkit apply prunes a saved model, writes it atomically and reports")
   }
 }
 
+bool calibration_plugins_built() {
+  return fs::exists(kPlugins + "/sparsegpt.so") && fs::exists(kPlugins + "/gptq.so");
+}
+
 TEST_CASE("modkit apply without arguments runs the built-in default") {
   const RunResult r = cli({"apply"});
   INFO(r.out << r.err);
   CHECK(r.code == 0);
   CHECK(contains(r.out, "<default recipe>"));
-  CHECK(contains(r.out, "MagnitudePruningModifier"));
+  CHECK(contains(r.out, calibration_plugins_built() ? "SparseGPTModifier" : "MagnitudePruningModifier"));
   CHECK(contains(r.out, "layers.1.self_attn.q_proj"));
   CHECK_FALSE(contains(r.out, "lm_head"));
+  CHECK(contains(r.out, "output error on 4 held-out synthetic samples: "));
+}
+
+TEST_CASE("the default recipe calibrates, and beats the same compression without data") {
+  if (!calibration_plugins_built()) {
+    MESSAGE("sparsegpt.so or gptq.so not built: the default recipe is data-free");
+    return;
+  }
+  const RunResult r = cli({"apply", "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const json j = json::parse(r.out);
+  REQUIRE(j["stages"].size() == 2);
+  for (const auto& stage : j["stages"]) {
+    CHECK(stage["pipeline"] == "sequential");
+    CHECK(stage["blocks"] == json::array({"layers.0", "layers.1"}));
+    CHECK(stage["samples"] == 16);
+  }
+  CHECK(j["calibration"] == "<synthetic: 16 x [1, 64, 128]>");
+  const double calibrated = j["output_error"]["relative"].get<double>();
+  const double data_free = j["output_error"]["data_free_baseline"].get<double>();
+  CHECK(calibrated > 0);
+  CHECK(calibrated < 0.8 * data_free);
+  for (const auto& m : j["modules"]) CHECK(m["sparsity"].get<double>() >= 0.5);  // 2:4
 }
 
 TEST_CASE("modkit apply without arguments also quantizes when QuantizationModifier is installed") {
@@ -281,7 +309,7 @@ TEST_CASE("modkit apply without arguments also quantizes when QuantizationModifi
   REQUIRE(r.code == 0);
   const json j = json::parse(r.out);
   REQUIRE(j["stages"].size() == 2);
-  CHECK(j["stages"][1]["modifiers"][0]["type"] == "QuantizationModifier");
+  CHECK(j["stages"][1]["modifiers"][0]["type"] == (calibration_plugins_built() ? "GPTQModifier" : "QuantizationModifier"));
   REQUIRE(j["modules"].size() == 12);
   for (const auto& m : j["modules"]) {
     CHECK(m["bits"] == 4);

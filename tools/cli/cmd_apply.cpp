@@ -1,15 +1,11 @@
 // `modkit apply`: checks the recipe here (fast, no LibTorch), then runs `modkit-torch apply` for the model work.
 #include "cli.hpp"
 #include "plugin_dirs.hpp"
+#include "run_torch_tool.hpp"
 
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 
 namespace modkit::cli {
@@ -51,11 +47,7 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
     }
   }
 
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) throw Failure(kExitProblem, "cannot locate the modkit executable: " + ec.message());
-  const std::string tool = (self.parent_path() / "modkit-torch").string();
-  std::vector<std::string> args{tool, "apply"};
+  std::vector<std::string> args{"apply"};
   for (const auto& dir : global.plugin_dirs) args.insert(args.end(), {"--plugin-dir", dir});
   if (!o.recipe.empty()) args.insert(args.end(), {"--recipe", o.recipe});
   if (!o.model.empty()) args.insert(args.end(), {"--model", o.model});
@@ -69,11 +61,7 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
   if (o.allow_unmatched) args.push_back("--allow-unmatched");
   if (global.json) args.push_back("--json");
   for (int i = 0; i < global.verbose; ++i) args.push_back("-v");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::execv(tool.c_str(), argv.data());
-  throw Failure(kExitProblem, "cannot run '" + tool + "': " + std::strerror(errno));
+  exec_torch_tool(args);
 }
 
 }  // namespace

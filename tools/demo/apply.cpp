@@ -57,7 +57,29 @@ struct ApplyOptions {
   int verbose = 0;
 };
 
-// The built-in recipe of `modkit apply` without --recipe: data-free and oneshot-ready.
+// The built-in recipes of `modkit apply` without --recipe. With the calibration plugins
+// installed: SparseGPT 2:4 then GPTQ W4A16, calibrated (sequential pipeline). Otherwise, and as
+// that one's baseline: the same compression without data, magnitude 2:4 then RTN W4A16.
+const char* const kDefaultCalibrated = R"([[stage]]
+name = "sparsity"
+
+[[stage.modifiers]]
+type = "SparseGPTModifier"
+targets = ["Linear"]
+ignore = ["lm_head"]
+sparsity = 0.5
+mask_structure = "2:4"
+
+[[stage]]
+name = "quantization"
+
+[[stage.modifiers]]
+type = "GPTQModifier"
+targets = ["Linear"]
+ignore = ["lm_head"]
+scheme = "W4A16"
+)";
+
 // MagnitudePruningModifier prunes at initialize when start <= 0, with init_sparsity; init =
 // final and end = start + 1 make that the whole schedule (no BATCH_START ever comes in oneshot).
 const char* const kDefaultPruning = R"([[stage]]
@@ -68,6 +90,7 @@ run_type = "oneshot"
 type = "MagnitudePruningModifier"
 targets = ["Linear"]
 ignore = ["lm_head"]
+mask_structure = "2:4"
 init_sparsity = 0.5
 final_sparsity = 0.5
 start = 0
@@ -225,6 +248,28 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// The model's tensor outputs on `data` (empty when the model returns something else).
+std::vector<at::Tensor> model_outputs(const Model& model, const CalibrationData& data) {
+  std::vector<at::Tensor> out;
+  const at::NoGradGuard no_grad;
+  for (const CalibrationSample& s : data.samples) {
+    const c10::IValue y = model.forward(s.args, s.kwargs);
+    if (!y.isTensor()) return {};
+    out.push_back(y.toTensor());
+  }
+  return out;
+}
+
+// sqrt(sum ||b - a||^2 / sum ||a||^2) over the outputs.
+double relative_error(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num += (b[i] - a[i]).pow(2).sum().item<double>();
+    den += a[i].pow(2).sum().item<double>();
+  }
+  return den > 0 ? std::sqrt(num / den) : 0.0;
+}
+
 // Writes the report as indented JSON, atomically.
 void write_report(const std::string& path, const json& report) {
   modkit::write_atomically(path, report.dump(2) + "\n", "cannot save report '" + path + "': ");
@@ -253,14 +298,21 @@ int run_apply(const ApplyOptions& o) {
   factory.refresh();
 
   Recipe recipe;
+  std::optional<Recipe> baseline_recipe;  // the default's data-free counterpart, for comparison
   if (o.recipe.empty()) {
-    std::string text = kDefaultPruning;
+    std::string data_free = kDefaultPruning;
     if (factory.find("QuantizationModifier")) {
-      text += kDefaultQuantization;
+      data_free += kDefaultQuantization;
     } else {
       notes.push_back("QuantizationModifier is not installed: the default recipe prunes only");
     }
-    recipe = Recipe::parse_toml(text, "<default recipe>");
+    if (factory.find("SparseGPTModifier") && factory.find("GPTQModifier")) {
+      recipe = Recipe::parse_toml(kDefaultCalibrated, "<default recipe>");
+      baseline_recipe = Recipe::parse_toml(data_free, "<data-free baseline>");
+    } else {
+      notes.push_back("SparseGPTModifier or GPTQModifier is not installed: the default recipe is data-free");
+      recipe = Recipe::parse_toml(data_free, "<default recipe>");
+    }
   } else {
     recipe = Recipe::load(o.recipe);
   }
@@ -289,6 +341,21 @@ int run_apply(const ApplyOptions& o) {
     }
   }
 
+  // the outputs to compare with afterwards: held-out samples for the generated model, else the
+  // first calibration samples
+  CalibrationData evaluation;
+  if (o.model.empty()) {
+    evaluation = CalibrationData::synthetic(4, {1, 64, kDefaultHidden}, 8);
+    evaluation.source = "4 held-out synthetic samples";
+  } else if (calibration) {
+    evaluation = *calibration;
+    evaluation.truncate(4);
+    evaluation.source = std::to_string(evaluation.size()) + " calibration samples";
+  }
+  std::optional<Model> baseline;
+  if (baseline_recipe) baseline.emplace(model.module().clone());  // own types: buffers added to one stay there
+  const std::vector<at::Tensor> reference = model_outputs(model, evaluation);
+
   // 3. oneshot
   OneshotOptions options;
   options.allow_unmatched = o.allow_unmatched;
@@ -302,6 +369,17 @@ int run_apply(const ApplyOptions& o) {
   if (!o.pipeline.empty()) options.pipeline = parse_pipeline(o.pipeline);
   options.sequential_targets = o.sequential_targets;
   const std::vector<OneshotStageSummary> stages = oneshot(model, recipe, factory, options);
+  json output_error = nullptr;
+  if (!reference.empty()) {
+    output_error = {{"on", evaluation.source}, {"relative", relative_error(reference, model_outputs(model, evaluation))},
+                    {"data_free_baseline", nullptr}};
+    if (baseline) {
+      progress.show("the data-free baseline...");
+      OneshotOptions quiet;
+      oneshot(*baseline, *baseline_recipe, factory, quiet);
+      output_error["data_free_baseline"] = relative_error(reference, model_outputs(*baseline, evaluation));
+    }
+  }
 
   // 4. the report (built before saving, so nothing can fail between save and exit)
   std::vector<std::string> targeted;  // model order
@@ -388,6 +466,7 @@ int run_apply(const ApplyOptions& o) {
                    {"tensor_bytes_after", bytes_after},
                    {"file_bytes_before", file_before},
                    {"file_bytes_after", nullptr}}},
+                 {"output_error", output_error},
                  {"notes", notes}};
 
   // 5. save the model atomically, then the report (also atomically); a report that cannot be
@@ -456,6 +535,15 @@ int run_apply(const ApplyOptions& o) {
             << "; file: " << bytes_text(size["file_bytes_before"].get<int64_t>()) << " -> "
             << bytes_text(size["file_bytes_after"].get<int64_t>()) << (o.output.empty() ? " (serialized, not saved)" : "")
             << "\n";
+  if (!output_error.is_null()) {
+    std::cout << "output error on " << output_error["on"].get<std::string>() << ": "
+              << fixed(output_error["relative"].get<double>(), 4) << " (||y'-y||/||y||)";
+    if (!output_error["data_free_baseline"].is_null()) {
+      std::cout << "; the same compression without data (magnitude 2:4, RTN W4A16): "
+                << fixed(output_error["data_free_baseline"].get<double>(), 4);
+    }
+    std::cout << "\n";
+  }
   for (const auto& n : notes) std::cout << "note: " << n.get<std::string>() << "\n";
   if (!o.output.empty()) std::cout << "wrote " << o.output << " (load it with torch.jit.load)\n";
   if (!o.report.empty()) std::cout << "wrote " << o.report << "\n";
