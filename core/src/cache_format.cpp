@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace modkit::detail {
 namespace {
@@ -16,12 +17,18 @@ constexpr int kMaxDepth = 32;
 
 enum Tag : uint8_t { kNull, kFalse, kTrue, kInt, kUnsigned, kFloat, kString, kArray, kObject };
 
-uint64_t fnv1a(const uint8_t* data, size_t size) {
+// FNV-1a over 8-byte words (then the tail bytes): catches truncation and
+// stray writes, not tampering, and costs a fraction of a millisecond per MiB.
+uint64_t checksum(const uint8_t* data, size_t size) {
   uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) {
-    h ^= data[i];
-    h *= 1099511628211ull;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, data + i, sizeof word);
+    h = (h ^ word) * 1099511628211ull;
+    h ^= h >> 29;
   }
+  for (; i < size; ++i) h = (h ^ data[i]) * 1099511628211ull;
   return h;
 }
 
@@ -137,6 +144,7 @@ class Reader {
     const uint8_t* b = take(n, what);
     return std::string(reinterpret_cast<const char*>(b), n);
   }
+  void skip_str(const char* what) { take(u32(what), what); }
   // A count of items that each take at least `min_bytes`: checked against
   // what is left, so a corrupt count never reserves more than the file holds.
   uint32_t count(const char* what, size_t min_bytes) {
@@ -234,7 +242,33 @@ bool cached_stage(uint8_t v, LoadStage& out) {
   return false;
 }
 
-CachedFile read_file_entry(Reader& in) {
+// The types block of one file: a count, then each type, one per loaded name in order.
+std::vector<ModifierInfo> read_types(Reader& in, const std::vector<std::string>& names, const std::string& path) {
+  const uint32_t types = in.count("types", 4 * 8);
+  if (types != names.size()) {
+    in.fail("lists " + std::to_string(types) + " valid types for '" + path + "', expected one per loaded record (" +
+            std::to_string(names.size()) + ")");
+  }
+  std::vector<ModifierInfo> out;
+  out.reserve(types);
+  for (uint32_t i = 0; i < types; ++i) {
+    out.push_back(in.info());
+    if (out.back().name != names[i]) {
+      in.fail("has type '" + out.back().name + "' where its records say '" + names[i] + "' in '" + path + "'");
+    }
+  }
+  if (in.left() != 0) in.fail("has " + std::to_string(in.left()) + " stray bytes after the types of '" + path + "'");
+  return out;
+}
+
+std::string encode_types(const std::vector<ModifierInfo>& types) {
+  Writer w;
+  w.u32(static_cast<uint32_t>(types.size()));
+  for (const auto& t : types) w.info(t);
+  return std::move(w.bytes());
+}
+
+CachedFile read_file_entry(Reader& in, const CacheBytes& bytes, const std::string& name) {
   CachedFile f;
   f.path = in.str("file path");
   if (f.path.empty()) in.fail("has an entry without a file path");
@@ -244,39 +278,131 @@ CachedFile read_file_entry(Reader& in) {
   f.stamp.size = in.u64("file stamp");
   f.stamp.mtime_ns = static_cast<int64_t>(in.u64("file stamp"));
   f.stamp.ctime_ns = static_cast<int64_t>(in.u64("file stamp"));
+  // the records stay encoded until used; they are checked here, and the
+  // names of the loaded ones kept (the types must match them)
   const uint32_t records = in.count("records", 4 + 1 + 4);
-  f.records.reserve(records);
+  const uint8_t* first_record = in.here();
   std::vector<std::string> loaded;
   for (uint32_t i = 0; i < records; ++i) {
-    LoadRecord r;
-    r.name = in.str("record name");
+    const uint32_t name_size = in.u32("record name");
+    const uint8_t* name = in.take(name_size, "record name");
     const uint8_t stage = in.u8("record stage");
-    if (!cached_stage(stage, r.stage)) {
+    LoadStage parsed = LoadStage::Scan;
+    if (!cached_stage(stage, parsed)) {
       in.fail("has a corrupt record stage " + std::to_string(stage) + " for '" + f.path + "'");
     }
-    r.reason = in.str("record reason");
-    r.file = f.path;
-    r.experimental = f.experimental;
-    r.source = RecordSource::Cache;
-    if (r.ok()) loaded.push_back(r.name);
-    f.records.push_back(std::move(r));
+    in.skip_str("record reason");
+    if (parsed == LoadStage::Loaded) loaded.emplace_back(reinterpret_cast<const char*>(name), name_size);
   }
-  const uint32_t types = in.count("types", 4 * 8);
-  if (types != loaded.size()) {
-    in.fail("lists " + std::to_string(types) + " valid types for '" + f.path + "', expected one per loaded record (" +
-            std::to_string(loaded.size()) + ")");
+  const auto* base = reinterpret_cast<const uint8_t*>(bytes->data());
+  f.encoded_records = {bytes, static_cast<size_t>(first_record - base), static_cast<size_t>(in.here() - first_record),
+                       records};
+  // the schemas stay encoded until a type is used
+  const uint64_t block = in.u64("types size");
+  if (block > in.left()) {
+    in.fail("is truncated: the types of '" + f.path + "' need " + std::to_string(block) + " bytes, " +
+            std::to_string(in.left()) + " left");
   }
-  f.types.reserve(types);
-  for (uint32_t i = 0; i < types; ++i) {
-    f.types.push_back(in.info());
-    if (f.types.back().name != loaded[i]) {
-      in.fail("has type '" + f.types.back().name + "' where its records say '" + loaded[i] + "' in '" + f.path + "'");
-    }
-  }
+  const uint8_t* at = in.take(static_cast<size_t>(block), "types");
+  const size_t offset = static_cast<size_t>(at - reinterpret_cast<const uint8_t*>(bytes->data()));
+  f.types = CachedTypes(bytes, offset, static_cast<size_t>(block), name, f.path, std::move(loaded));
   return f;
 }
 
 }  // namespace
+
+struct CachedTypes::State {
+  bool known = false;
+  std::vector<ModifierInfo> types;
+  // while encoded:
+  CacheBytes bytes;
+  size_t offset = 0, size = 0;
+  std::string file;    // the cache file
+  std::string plugin;  // the plugin file they describe
+  std::vector<std::string> names;
+  std::once_flag decoded;
+  std::string error;  // why they do not decode ("" when they do)
+
+  std::vector<ModifierInfo> decode() const {
+    Reader in(reinterpret_cast<const uint8_t*>(bytes->data()) + offset, size, file);
+    return read_types(in, names, plugin);
+  }
+};
+
+CachedTypes::CachedTypes() : state_(std::make_shared<State>()) { state_->known = true; }
+
+CachedTypes::CachedTypes(std::vector<ModifierInfo> types) : CachedTypes() { state_->types = std::move(types); }
+
+CachedTypes::CachedTypes(CacheBytes bytes, size_t offset, size_t size, std::string file,
+                         std::string plugin, std::vector<std::string> names)
+    : state_(std::make_shared<State>()) {
+  state_->bytes = std::move(bytes);
+  state_->offset = offset;
+  state_->size = size;
+  state_->file = std::move(file);
+  state_->plugin = std::move(plugin);
+  state_->names = std::move(names);
+}
+
+const std::vector<ModifierInfo>& CachedTypes::get() const {
+  State& s = *state_;
+  if (s.known) return s.types;
+  std::call_once(s.decoded, [&s] {
+    try {
+      s.types = s.decode();
+    } catch (const std::exception& e) {
+      s.error = e.what();
+    }
+  });
+  if (!s.error.empty()) throw ValueError(s.error);
+  return s.types;
+}
+
+std::vector<ModifierInfo> CachedTypes::decode() const {
+  if (state_->known) return state_->types;
+  return state_->decode();
+}
+
+size_t CachedTypes::size() const { return state_->known ? state_->types.size() : state_->names.size(); }
+
+const std::string& CachedTypes::name(size_t index) const {
+  return state_->known ? state_->types.at(index).name : state_->names.at(index);
+}
+
+std::vector<LoadRecord> CachedFile::load_records() const {
+  if (!encoded_records.bytes) return records;
+  Reader in(reinterpret_cast<const uint8_t*>(encoded_records.bytes->data()) + encoded_records.offset,
+            encoded_records.size, path);
+  std::vector<LoadRecord> out;
+  out.reserve(encoded_records.count);
+  for (uint32_t i = 0; i < encoded_records.count; ++i) {
+    LoadRecord r;
+    r.name = in.str("record name");
+    cached_stage(in.u8("record stage"), r.stage);  // checked when the entry was read
+    r.reason = in.str("record reason");
+    r.file = path;
+    r.experimental = experimental;
+    r.source = RecordSource::Cache;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string CachedTypes::encoded() const {
+  if (state_->known) return encode_types(state_->types);
+  return std::string(state_->bytes->substr(state_->offset, state_->size));
+}
+
+CacheBytes cache_bytes(std::string text) {
+  struct Owned {
+    std::string text;
+    std::string_view view;
+  };
+  auto owned = std::make_shared<Owned>();
+  owned->text = std::move(text);
+  owned->view = owned->text;
+  return CacheBytes(owned, &owned->view);  // the view shares the string's lifetime
+}
 
 std::string encode_cache(const CacheImage& image) {
   Writer payload;
@@ -289,14 +415,20 @@ std::string encode_cache(const CacheImage& image) {
     payload.u64(f.stamp.size);
     payload.u64(static_cast<uint64_t>(f.stamp.mtime_ns));
     payload.u64(static_cast<uint64_t>(f.stamp.ctime_ns));
-    payload.u32(static_cast<uint32_t>(f.records.size()));
-    for (const auto& r : f.records) {
-      payload.str(r.name);
-      payload.u8(static_cast<uint8_t>(r.stage));
-      payload.str(r.reason);
+    if (const auto& e = f.encoded_records; e.bytes) {
+      payload.u32(e.count);  // as read: written again without decoding
+      payload.bytes().append(e.bytes->data() + e.offset, e.size);
+    } else {
+      payload.u32(static_cast<uint32_t>(f.records.size()));
+      for (const auto& r : f.records) {
+        payload.str(r.name);
+        payload.u8(static_cast<uint8_t>(r.stage));
+        payload.str(r.reason);
+      }
     }
-    payload.u32(static_cast<uint32_t>(f.types.size()));
-    for (const auto& t : f.types) payload.info(t);
+    const std::string types = f.types.encoded();
+    payload.u64(types.size());
+    payload.bytes().append(types);
   }
   const std::string& body = payload.bytes();
   Writer out;
@@ -304,23 +436,27 @@ std::string encode_cache(const CacheImage& image) {
   out.u32(kFormatVersion);
   out.str(image.host_key);
   out.u64(body.size());
-  out.u64(fnv1a(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  out.u64(checksum(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
   out.bytes().append(body);
   return std::move(out.bytes());
 }
 
-std::vector<CachedFile> decode_cache_payload(const uint8_t* data, size_t size, const std::string& name) {
-  Reader in(data, size, name);
-  // the smallest entry: an empty path is refused, so 1 byte of it, plus flag, stamp and two counts
-  const uint32_t files = in.count("file entries", 4 + 1 + 1 + 5 * 8 + 4 + 4);
+std::vector<CachedFile> decode_cache_payload(CacheBytes bytes, size_t offset,
+                                             const std::string& name) {
+  if (offset > bytes->size()) throw ValueError("registry cache '" + name + "' has no payload");
+  Reader in(reinterpret_cast<const uint8_t*>(bytes->data()) + offset, bytes->size() - offset, name);
+  // the smallest entry: an empty path is refused, so 1 byte of it, plus flag, stamp, a count and a size
+  const uint32_t files = in.count("file entries", 4 + 1 + 1 + 5 * 8 + 4 + 8);
   std::vector<CachedFile> out;
   out.reserve(files);
-  for (uint32_t i = 0; i < files; ++i) out.push_back(read_file_entry(in));
+  for (uint32_t i = 0; i < files; ++i) out.push_back(read_file_entry(in, bytes, name));
   if (in.left() != 0) in.fail("has " + std::to_string(in.left()) + " bytes after its last entry");
   return out;
 }
 
-CacheImage decode_cache(const uint8_t* data, size_t size, const std::string& name) {
+CacheImage decode_cache(CacheBytes bytes, const std::string& name) {
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes->data());
+  const size_t size = bytes->size();
   Reader in(data, size, name);
   if (size < sizeof kMagic || std::memcmp(data, kMagic, sizeof kMagic) != 0) {
     in.fail("is not a modkit registry cache (expected the magic 'MODKITRC')");
@@ -333,15 +469,15 @@ CacheImage decode_cache(const uint8_t* data, size_t size, const std::string& nam
   CacheImage image;
   image.host_key = in.str("host key");
   const uint64_t payload_size = in.u64("payload size");
-  const uint64_t checksum = in.u64("checksum");
+  const uint64_t expected_sum = in.u64("checksum");
   if (payload_size != in.left()) {
     in.fail("is truncated or padded: expected " + std::to_string(payload_size) + " payload bytes, found " +
             std::to_string(in.left()));
   }
-  if (const uint64_t actual = fnv1a(in.here(), in.left()); actual != checksum) {
-    in.fail("is corrupt: checksum " + hex64(actual) + ", expected " + hex64(checksum));
+  if (const uint64_t actual = checksum(in.here(), in.left()); actual != expected_sum) {
+    in.fail("is corrupt: checksum " + hex64(actual) + ", expected " + hex64(expected_sum));
   }
-  image.files = decode_cache_payload(in.here(), in.left(), name);
+  image.files = decode_cache_payload(std::move(bytes), static_cast<size_t>(in.here() - data), name);
   return image;
 }
 

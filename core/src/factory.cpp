@@ -1,4 +1,5 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
+#include <modkit/core/detail/core_library.hpp>
 #include <modkit/core/detail/lazy_plugin.hpp>
 #include <modkit/core/detail/registry_cache.hpp>
 #include <modkit/core/detail/text.hpp>
@@ -8,7 +9,6 @@
 #include <modkit/core/plugin_modifier.hpp>
 
 #include <boost/filesystem.hpp>
-#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -30,35 +30,41 @@ struct ModifierFactory::Registry {
   std::vector<LoadRecord> records;
   std::map<std::string, LoadRecord> errors;
 
-  void add_records(const std::vector<LoadRecord>& more) {
-    for (const auto& r : more) {
-      records.push_back(r);
+  void add_records(std::vector<LoadRecord> more) {
+    records.reserve(records.size() + more.size());
+    for (auto& r : more) {
       if (!r.ok() && r.stage != LoadStage::Shadowed) errors.emplace(r.name, r);
+      records.push_back(std::move(r));
     }
   }
 };
 
 namespace {
 
-void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& records,
-           const detail::FileOutcome& load) {
-  for (auto record : load.records) {
-    if (record.ok() && into.count(record.name) != 0) {
-      const std::string first = into.at(record.name)->file->path();
+void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& records, detail::FileOutcome&& load) {
+  for (auto& record : load.records) {
+    if (auto it = record.ok() ? into.find(record.name) : into.end(); it != into.end()) {
+      const std::string first = it->second->file()->path();
       record.stage = LoadStage::Shadowed;
       record.reason = "shadowed by '" + first + "', which provides the same name first";
       spdlog::warn("'{}' in '{}' is shadowed by '{}' (first wins)", record.name, record.file, first);
     }
     records.push_back(std::move(record));
   }
-  for (const auto& type : load.types) into.emplace(type->info.name, type);
+  for (auto& type : load.types) into.emplace(type->name(), std::move(type));
 }
 
-
-ModifierEntry entry_of(const TypePtr& type, bool experimental) {
+// The entry of a type; nullopt (and a warning) when its metadata cannot be
+// read (a registry cache damaged past its checksum): it is not listed.
+std::optional<ModifierEntry> entry_of(const TypePtr& type, bool experimental) {
   ModifierEntry e;
-  e.info = type->info;
-  e.file = type->file->path();
+  try {
+    e.info = type->info();
+  } catch (const std::exception& ex) {
+    spdlog::warn("not listing '{}' from '{}': {}", type->name(), type->file()->path(), ex.what());
+    return std::nullopt;
+  }
+  e.file = type->file()->path();
   e.experimental = experimental;
   return e;
 }
@@ -83,11 +89,9 @@ std::vector<std::string> split_path_list(const char* text) {
 
 std::string installed_plugin_dir() {
   // <libdir>/modkit/plugins beside this library, so an installed tree can move
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&installed_plugin_dir), &info) != 0 && info.dli_fname != nullptr) {
-    return (fs::path(info.dli_fname).parent_path() / "modkit" / "plugins").string();
-  }
-  return MODKIT_INSTALL_PLUGIN_DIR;
+  const std::string& core = detail::core_library_path();
+  if (core.empty()) return MODKIT_INSTALL_PLUGIN_DIR;
+  return (fs::path(core).parent_path() / "modkit" / "plugins").string();
 }
 
 std::string FactoryOptions::default_torch_version() {
@@ -148,12 +152,13 @@ void ModifierFactory::refresh() {
     }
     for (auto& file : discover_plugin_files(dir.string())) files.push_back(std::move(file));
   }
-  const std::vector<detail::FileOutcome> loads = load_files(files);
+  std::vector<detail::FileOutcome> loads = load_files(files);
+  std::vector<LoadRecord> records;
+  records.reserve(files.size() * 5);
   for (size_t i = 0; i < files.size(); ++i) {
-    std::vector<LoadRecord> records;
-    merge(files[i].experimental ? fresh->experimental : fresh->main, records, loads[i]);
-    fresh->add_records(records);
+    merge(files[i].experimental ? fresh->experimental : fresh->main, records, std::move(loads[i]));
   }
+  fresh->add_records(std::move(records));
   fresh->loaded = true;
   std::unique_lock lock(mutex_);
   fresh->registered = std::move(registry_->registered);
@@ -178,22 +183,35 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
   for (auto& file : plugin_files_in_tree(dir, experimental ? "" : (root / "experimental").string())) {
     files.push_back({std::move(file), experimental, dir});
   }
-  const std::vector<detail::FileOutcome> loads = load_files(files);
-  for (const auto& load : loads) merge(types, records, load);
+  std::vector<detail::FileOutcome> loads = load_files(files);
+  for (auto& load : loads) merge(types, records, std::move(load));
   {
     std::unique_lock lock(mutex_);
-    registry_->add_records(records);
+    registry_->add_records(std::move(records));
   }
   std::map<std::string, ModifierEntry> out;
-  for (const auto& [name, type] : types) out.emplace(name, entry_of(type, experimental));
+  for (const auto& [name, type] : types) {
+    if (auto e = entry_of(type, experimental)) out.emplace(name, std::move(*e));
+  }
   return out;
 }
 
 std::unique_ptr<Modifier> ModifierFactory::create_plugin(const TypePtr& type, const Params& params) const {
   // parameters are checked against what the scan recorded before any plugin code runs
-  const Params resolved = resolve_params(type->info, params);
+  const ModifierInfo* info = nullptr;
   LoadRecord failure;
-  auto loaded = type->file->resolve(type->info, failure);
+  try {
+    info = &type->info();
+  } catch (const std::exception& e) {
+    failure = LoadRecord::make(type->name(), type->file()->path(), LoadStage::Scan,
+                               std::string("its registry cache entry does not decode (") + e.what() +
+                                   "); refresh() scans the file again",
+                               type->file()->experimental());
+    record_failure(type, failure);
+    throw LoadError(failure.message());
+  }
+  const Params resolved = resolve_params(*info, params);
+  auto loaded = type->file()->resolve(*info, failure);
   if (!loaded) {
     record_failure(type, failure);
     throw LoadError(failure.message());
@@ -210,7 +228,7 @@ void ModifierFactory::record_failure(const TypePtr& type, const LoadRecord& fail
     Registry& r = *registry_;  // a refresh since then may have replaced the type already
     bool present = false;
     for (auto* registry : {&r.main, &r.experimental}) {
-      auto it = registry->find(type->info.name);
+      auto it = registry->find(type->name());
       if (it != registry->end() && it->second == type) {
         registry->erase(it);
         present = true;
@@ -315,8 +333,12 @@ std::vector<LoadRecord> ModifierFactory::records() const {
 std::vector<ModifierEntry> ModifierFactory::modifiers() const {
   std::shared_lock lock(mutex_);
   std::vector<ModifierEntry> out;
-  for (const auto& [name, type] : registry_->main) out.push_back(entry_of(type, false));
-  for (const auto& [name, type] : registry_->experimental) out.push_back(entry_of(type, true));
+  for (const auto& [name, type] : registry_->main) {
+    if (auto e = entry_of(type, false)) out.push_back(std::move(*e));
+  }
+  for (const auto& [name, type] : registry_->experimental) {
+    if (auto e = entry_of(type, true)) out.push_back(std::move(*e));
+  }
   for (const auto& [name, ctor] : registry_->registered) {
     ModifierEntry e;
     e.info.name = name;
@@ -337,7 +359,7 @@ std::optional<ModifierEntry> ModifierFactory::find(const std::string& type) cons
     return e;
   }
   if (auto it = registry_->experimental.find(type); it != registry_->experimental.end()) {
-    return entry_of(it->second, true);
+    return entry_of(it->second, true);  // nullopt when unreadable
   }
   if (auto it = registry_->main.find(type); it != registry_->main.end()) return entry_of(it->second, false);
   return std::nullopt;

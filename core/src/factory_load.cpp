@@ -7,14 +7,11 @@
 #include <modkit/core/detail/scanner.hpp>
 #include <modkit/core/factory.hpp>
 
-#include <boost/filesystem.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <thread>
 #include <unistd.h>
-
-namespace fs = boost::filesystem;
 
 namespace modkit {
 namespace {
@@ -60,7 +57,9 @@ detail::CachedFile cache_entry(const PluginFile& file, const detail::FileStamp& 
   c.experimental = file.experimental;
   c.stamp = stamp;
   c.records = outcome.records;
-  for (const auto& type : outcome.types) c.types.push_back(type->info);
+  std::vector<ModifierInfo> types;
+  for (const auto& type : outcome.types) types.push_back(type->info());  // scanned now: known, never encoded
+  c.types = detail::CachedTypes(std::move(types));
   return c;
 }
 
@@ -74,18 +73,20 @@ std::vector<detail::FileOutcome> ModifierFactory::load_files(const std::vector<P
   const size_t n = files.size();
   std::vector<detail::FileOutcome> out(n);
   std::vector<char> done(n, 0), fresh(n, 0);
-  std::vector<std::string> resolved(n);
+  std::vector<std::string> resolved(n);  // "" unless a symlink leads elsewhere
   std::vector<std::optional<detail::FileStamp>> stamps(n);
 
   // 1. who could have written this code? (no plugin code runs; never cached:
   // a mode or owner can change without changing the file)
   const uid_t uid = ::geteuid();
-  detail::SafeDirs safe_dirs;
+  detail::PathMemo memo;
   for (size_t i = 0; i < n; ++i) {
-    resolved[i] = detail::resolved_path(files[i].path);
-    if (options_.allow_unsafe_paths) continue;
-    if (std::string why = detail::check_plugin_path(files[i].path, files[i].dir, uid, &safe_dirs); !why.empty()) {
-      out[i] = refused(files[i].path, files[i].experimental, LoadStage::Scan, why);
+    detail::PluginPath path =
+        detail::examine_plugin_path(files[i].path, files[i].dir, uid, !options_.allow_unsafe_paths, memo);
+    if (path.moved) resolved[i] = std::move(path.resolved);
+    stamps[i] = path.stamp;
+    if (!path.unsafe.empty()) {
+      out[i] = refused(files[i].path, files[i].experimental, LoadStage::Scan, path.unsafe);
       done[i] = 1;
     }
   }
@@ -93,12 +94,9 @@ std::vector<detail::FileOutcome> ModifierFactory::load_files(const std::vector<P
   // 2. the registry cache: unchanged files are known without running anything
   const auto snapshot = cache_ ? cache_->snapshot() : nullptr;
   for (size_t i = 0; i < n; ++i) {
-    if (done[i]) continue;
-    stamps[i] = detail::FileStamp::of(files[i].path);
-    if (!snapshot || !stamps[i]) continue;
-    if (const auto* hit = detail::RegistryCache::lookup(*snapshot, files[i].path, files[i].experimental, *stamps[i])) {
-      out[i] = detail::outcome_of_scan(hit->records, hit->types, files[i].path, files[i].experimental, stamps[i],
-                                       host, RecordSource::Cache);
+    if (done[i] || !snapshot || !stamps[i]) continue;
+    if (auto hit = detail::RegistryCache::lookup(*snapshot, files[i].path, files[i].experimental, *stamps[i])) {
+      out[i] = detail::outcome_of_cache(hit, stamps[i], host);
       done[i] = 1;
     }
   }
@@ -164,7 +162,7 @@ std::vector<detail::FileOutcome> ModifierFactory::load_files(const std::vector<P
               if (!r.ok()) spdlog::warn("{}", r.message());
             }
             out[i] = detail::outcome_of_scan(std::move(result.records), std::move(result.types), files[i].path,
-                                             files[i].experimental, stamps[i], host, RecordSource::Scan);
+                                             files[i].experimental, stamps[i], host);
             fresh[i] = 1;
           }
           done[i] = 1;
@@ -194,8 +192,7 @@ std::vector<detail::FileOutcome> ModifierFactory::load_files(const std::vector<P
 
   // keep the real location where a symlink leads elsewhere (a relative path alone is not news)
   for (size_t i = 0; i < n; ++i) {
-    if (resolved[i].empty() || resolved[i] == files[i].path) continue;
-    if (resolved[i] == fs::absolute(files[i].path).lexically_normal().string()) continue;
+    if (resolved[i].empty()) continue;
     for (auto& r : out[i].records) r.resolved = resolved[i];
   }
   return out;

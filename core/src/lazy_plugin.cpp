@@ -67,25 +67,53 @@ std::shared_ptr<const PluginModifierType> LazyFile::resolve(const ModifierInfo& 
   return nullptr;
 }
 
+LazyType::LazyType(std::shared_ptr<LazyFile> file, std::shared_ptr<const ModifierInfo> info)
+    : file_(std::move(file)), name_(&info->name), info_(std::move(info)) {}
+
+LazyType::LazyType(std::shared_ptr<LazyFile> file, const std::string& name, std::shared_ptr<const CachedFile> entry,
+                   size_t index)
+    : file_(std::move(file)), name_(&name), entry_(std::move(entry)), index_(index) {}
+
+const ModifierInfo& LazyType::info() const {
+  if (info_) return *info_;
+  return entry_->types.get().at(index_);  // names were checked against the records when decoded
+}
+
 FileOutcome outcome_of_load(const FileLoad& load, const std::string& path, bool experimental,
                             const std::optional<FileStamp>& stamp, const HostFingerprint& host, RecordSource source) {
   FileOutcome out;
   out.records = load.records;
   for (auto& r : out.records) r.source = source;
   auto file = std::make_shared<LazyFile>(path, experimental, stamp, host, load);
-  for (const auto& type : load.types) out.types.push_back(std::make_shared<const LazyType>(LazyType{file, type->info}));
+  for (const auto& type : load.types) {
+    out.types.push_back(std::make_shared<const LazyType>(file, std::shared_ptr<const ModifierInfo>(type, &type->info)));
+  }
   return out;
 }
 
 FileOutcome outcome_of_scan(std::vector<LoadRecord> records, std::vector<ModifierInfo> types,
                             const std::string& path, bool experimental, const std::optional<FileStamp>& stamp,
-                            const HostFingerprint& host, RecordSource source) {
+                            const HostFingerprint& host) {
   FileOutcome out;
   out.records = std::move(records);
-  for (auto& r : out.records) r.source = source;
   if (!types.empty()) {
     auto file = std::make_shared<LazyFile>(path, experimental, stamp, host);
-    for (auto& info : types) out.types.push_back(std::make_shared<const LazyType>(LazyType{file, std::move(info)}));
+    for (auto& info : types) {
+      out.types.push_back(std::make_shared<const LazyType>(file, std::make_shared<const ModifierInfo>(std::move(info))));
+    }
+  }
+  return out;
+}
+
+FileOutcome outcome_of_cache(const std::shared_ptr<const CachedFile>& entry, const std::optional<FileStamp>& stamp,
+                             const HostFingerprint& host) {
+  FileOutcome out;
+  out.records = entry->load_records();
+  if (entry->types.size() == 0) return out;
+  auto file = std::make_shared<LazyFile>(entry->path, entry->experimental, stamp, host);
+  for (size_t k = 0; k < entry->types.size(); ++k) {
+    // the name lives in the entry, which the type keeps
+    out.types.push_back(std::make_shared<const LazyType>(file, entry->types.name(k), entry, k));
   }
   return out;
 }

@@ -1,12 +1,13 @@
 // The registry cache file: XDG location, host key, safe and checked reading, merge-and-rename updates.
 #include <modkit/core/atomic_file.hpp>
+#include <modkit/core/detail/core_library.hpp>
 #include <modkit/core/detail/path_safety.hpp>
 #include <modkit/core/detail/registry_cache.hpp>
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,46 +64,62 @@ std::string make_directories(const std::string& dir) {
   return "";
 }
 
-// The whole file, or why it cannot be read.
-bool read_whole(const std::string& path, std::string& out, std::optional<FileStamp>& stamp, std::string& why) {
+// The whole file, read into memory of our own (never a shared mapping: a
+// file truncated while a lazily decoded entry still points into it would
+// fault), or why it cannot be read. The memory is mapped populated: one
+// system call instead of a page fault per page.
+CacheBytes read_whole(const std::string& path, std::optional<FileStamp>& stamp, std::string& why) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     why = errno == ENOENT ? "" : std::strerror(errno);
-    return false;
+    return nullptr;
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     why = "not a regular file";
     ::close(fd);
-    return false;
+    return nullptr;
   }
-  out.resize(static_cast<size_t>(st.st_size));
+  stamp = FileStamp::of(path);
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return cache_bytes("");
+  }
+  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (memory == MAP_FAILED) {
+    why = std::string("cannot allocate ") + std::to_string(size) + " bytes: " + std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
   size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+  while (got < size) {
+    const ssize_t n = ::read(fd, static_cast<char*>(memory) + got, size - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
   ::close(fd);
-  out.resize(got);  // a file that shrank while read is caught by the decoder's size check
-  stamp = FileStamp::of(path);
-  return true;
+  // a file that shrank while read is caught by the decoder's size check
+  auto* view = new std::string_view(static_cast<const char*>(memory), got);
+  return CacheBytes(view, [memory, size](const std::string_view* v) {
+    ::munmap(memory, size);
+    delete v;
+  });
 }
 
 }  // namespace
 
 std::string cache_host_key(const HostFingerprint& host) {
-  std::string key = "modkit registry cache " + std::string(kCacheFormat) + "; " + fingerprint_of(host);
   // a rebuilt core may validate differently: its own stamp is part of the key
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&cache_host_key), &info) != 0 && info.dli_fname != nullptr) {
-    key += "; core " + std::string(info.dli_fname);
-    if (auto stamp = FileStamp::of(info.dli_fname)) {
-      key += " " + std::to_string(stamp->size) + " " + std::to_string(stamp->mtime_ns);
-    }
-  }
-  return key;
+  static const std::string core = [] {
+    const std::string& path = core_library_path();
+    if (path.empty()) return std::string();
+    std::string text = "; core " + path;
+    if (auto stamp = FileStamp::of(path)) text += " " + std::to_string(stamp->size) + " " + std::to_string(stamp->mtime_ns);
+    return text;
+  }();
+  return "modkit registry cache " + std::string(kCacheFormat) + "; " + fingerprint_of(host) + core;
 }
 
 std::string RegistryCache::directory(const FactoryOptions& options) {
@@ -134,45 +151,57 @@ std::string RegistryCache::key_of(const std::string& path, bool experimental) {
   return path + (experimental ? "\nx" : "\nm");
 }
 
-void RegistryCache::reload_locked() {
-  const auto stamp = FileStamp::of(file_);
-  if (read_once_ && stamp == read_stamp_) return;
-  read_once_ = true;
-  read_stamp_ = stamp;
-  auto entries = std::make_shared<CacheEntries>();
-  entries_ = entries;
+std::optional<CacheImage> RegistryCache::read_image(std::optional<FileStamp>& stamp, std::string& unsafe) const {
   // the cache decides which plugins skip the crash-isolating scan: only this
   // user (or root) may have written it
   const std::string dir = file_.substr(0, file_.find_last_of('/'));
-  unsafe_ = unsafe_path_reason(dir, ::geteuid());
-  if (!unsafe_.empty()) {
-    spdlog::warn("not using registry cache '{}': {}", file_, unsafe_);
-    return;
+  stamp = FileStamp::of(file_);
+  unsafe = unsafe_path_reason(dir, ::geteuid());
+  if (!unsafe.empty()) {
+    spdlog::warn("not using registry cache '{}': {}", file_, unsafe);
+    return std::nullopt;
   }
-  if (!stamp) return;  // no cache yet
-  if (std::string why = unsafe_path_reason(file_, ::geteuid()); !why.empty()) {
-    spdlog::warn("ignoring registry cache '{}': {}; it will be rebuilt", file_, why);
-    return;
+  std::string why;
+  CacheBytes bytes = read_whole(file_, stamp, why);
+  if (!bytes) {
+    if (!why.empty()) spdlog::warn("ignoring registry cache '{}': {}; it will be rebuilt", file_, why);
+    return std::nullopt;  // none yet, or unreadable
   }
-  std::string bytes, why;
-  if (!read_whole(file_, bytes, read_stamp_, why)) {
-    if (!why.empty()) spdlog::warn("ignoring registry cache '{}': {}", file_, why);
-    return;
+  if (std::string unsafe_file = unsafe_path_reason(file_, ::geteuid()); !unsafe_file.empty()) {
+    spdlog::warn("ignoring registry cache '{}': {}; it will be rebuilt", file_, unsafe_file);
+    return std::nullopt;
   }
   try {
-    CacheImage image = decode_cache(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), file_);
+    CacheImage image = decode_cache(std::move(bytes), file_);
     if (image.host_key != host_key_) {
       spdlog::debug("registry cache '{}' was written for another host ({}); it will be rebuilt", file_, image.host_key);
-      return;
+      return std::nullopt;
     }
-    for (auto& f : image.files) {
+    return image;
+  } catch (const std::exception& e) {
+    spdlog::warn("ignoring {}; it will be rebuilt", e.what());
+    return std::nullopt;
+  }
+}
+
+std::optional<CacheImage> RegistryCache::read() const {
+  std::optional<FileStamp> stamp;
+  std::string unsafe;
+  return read_image(stamp, unsafe);
+}
+
+void RegistryCache::reload_locked() {
+  if (read_once_ && FileStamp::of(file_) == read_stamp_) return;
+  read_once_ = true;
+  read_stamp_.reset();
+  auto entries = std::make_shared<CacheEntries>();
+  if (auto image = read_image(read_stamp_, unsafe_)) {
+    for (auto& f : image->files) {
       std::string key = key_of(f.path, f.experimental);
       entries->emplace(std::move(key), std::make_shared<const CachedFile>(std::move(f)));
     }
-  } catch (const std::exception& e) {
-    spdlog::warn("ignoring {}; it will be rebuilt", e.what());
-    entries->clear();
   }
+  entries_ = std::move(entries);
 }
 
 std::shared_ptr<const CacheEntries> RegistryCache::snapshot() {
@@ -187,11 +216,11 @@ std::shared_ptr<const CacheEntries> RegistryCache::snapshot() {
   return entries_;
 }
 
-const CachedFile* RegistryCache::lookup(const CacheEntries& entries, const std::string& path, bool experimental,
-                                        const FileStamp& stamp) {
+std::shared_ptr<const CachedFile> RegistryCache::lookup(const CacheEntries& entries, const std::string& path,
+                                                        bool experimental, const FileStamp& stamp) {
   auto it = entries.find(key_of(path, experimental));
   if (it == entries.end() || it->second->stamp != stamp) return nullptr;
-  return it->second.get();
+  return it->second;
 }
 
 void RegistryCache::update(std::vector<CachedFile> fresh, const std::vector<std::string>& forget) {

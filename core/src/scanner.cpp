@@ -1,9 +1,9 @@
 // The crash-isolated plugin scanner: the child's report loop and the parent's spawn, stream and restart logic.
+#include <modkit/core/detail/core_library.hpp>
 #include <modkit/core/detail/plugin_library.hpp>
 #include <modkit/core/detail/scanner.hpp>
 
 #include <boost/filesystem.hpp>
-#include <dlfcn.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -227,11 +227,9 @@ std::string find_plugin_scanner(const std::string& override_path) {
   if (const char* env = std::getenv("MODKIT_PLUGIN_SCANNER"); env != nullptr && *env != '\0') {
     return is_executable(env) ? env : "";
   }
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&find_plugin_scanner), &info) == 0 || info.dli_fname == nullptr) {
-    return "";
-  }
-  const fs::path libdir = fs::path(info.dli_fname).parent_path();
+  const std::string& core = core_library_path();
+  if (core.empty()) return "";
+  const fs::path libdir = fs::path(core).parent_path();
   // beside the library (the build tree), then <libexecdir>/modkit for lib/ and lib/<multiarch>/
   for (const fs::path& candidate :
        {libdir / kScannerName, libdir / "modkit" / kScannerName, libdir / ".." / "libexec" / "modkit" / kScannerName,

@@ -80,7 +80,7 @@ TEST_CASE("one cache file serves several plugin directories; entries of deleted 
   modkit::ModifierFactory fb2(cached(b, cache));
   fb2.refresh();  // scans the new file, and writes: the deleted file's entry goes
   const std::string bytes = read_file(fb2.cache_file());
-  const auto image = modkit::detail::decode_cache(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "c");
+  const auto image = modkit::detail::decode_cache(modkit::detail::cache_bytes(bytes), "c");
   std::vector<std::string> paths;
   for (const auto& f : image.files) paths.push_back(f.path);
   CHECK(paths == std::vector<std::string>{b + "/good_fixture.so", b + "/marker.so"});

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <functional>
 
 using modkit::LoadRecord;
 using modkit::LoadStage;
@@ -66,7 +67,7 @@ CacheImage sample_image() {
   a.records = {record("AModifier", a.path, LoadStage::Loaded, ""),
                record("BrokenModifier", a.path, LoadStage::Validate, "descriptor of 'BrokenModifier' is too small"),
                record("BModifier", a.path, LoadStage::Loaded, "")};
-  a.types = {sample_info("AModifier"), sample_info("BModifier")};
+  a.types = modkit::detail::CachedTypes({sample_info("AModifier"), sample_info("BModifier")});
   CachedFile b;
   b.path = "/plugins/experimental/b.so";
   b.experimental = true;
@@ -78,11 +79,22 @@ CacheImage sample_image() {
 }
 
 modkit::detail::CacheImage decode(const std::string& bytes) {
-  return modkit::detail::decode_cache(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "c.bin");
+  return modkit::detail::decode_cache(modkit::detail::cache_bytes(bytes), "c.bin");
 }
 
+// Decodes a payload, the types of every entry included.
 std::vector<CachedFile> decode_payload(const std::string& bytes) {
-  return modkit::detail::decode_cache_payload(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "p");
+  auto files = modkit::detail::decode_cache_payload(modkit::detail::cache_bytes(bytes), 0, "p");
+  for (const auto& f : files) f.types.get();
+  return files;
+}
+
+// A copy of `image` whose file `file` has other types.
+CacheImage with_types(CacheImage image, size_t file, const std::function<void(std::vector<ModifierInfo>&)>& edit) {
+  auto types = image.files[file].types.decode();
+  edit(types);
+  image.files[file].types = modkit::detail::CachedTypes(std::move(types));
+  return image;
 }
 
 // The payload of an encoded image (after magic, version, host key, size and checksum).
@@ -115,33 +127,42 @@ TEST_CASE("a cache image reads back equal") {
     CHECK(y.path == x.path);
     CHECK(y.experimental == x.experimental);
     CHECK(y.stamp == x.stamp);
-    REQUIRE(y.records.size() == x.records.size());
+    CHECK(y.records.empty());  // kept encoded until asked for
+    REQUIRE(y.record_count() == x.records.size());
+    const auto records = y.load_records();
+    REQUIRE(records.size() == x.records.size());
     for (size_t k = 0; k < x.records.size(); ++k) {
-      CHECK(y.records[k].name == x.records[k].name);
-      CHECK(y.records[k].file == x.path);
-      CHECK(y.records[k].stage == x.records[k].stage);
-      CHECK(y.records[k].reason == x.records[k].reason);
-      CHECK(y.records[k].experimental == x.experimental);
-      CHECK(y.records[k].source == modkit::RecordSource::Cache);
+      CHECK(records[k].name == x.records[k].name);
+      CHECK(records[k].file == x.path);
+      CHECK(records[k].stage == x.records[k].stage);
+      CHECK(records[k].reason == x.records[k].reason);
+      CHECK(records[k].experimental == x.experimental);
+      CHECK(records[k].source == modkit::RecordSource::Cache);
     }
     REQUIRE(y.types.size() == x.types.size());
-    for (size_t k = 0; k < x.types.size(); ++k) CHECK(y.types[k].to_json() == x.types[k].to_json());
+    const auto& xt = x.types.get();
+    const auto& yt = y.types.get();
+    REQUIRE(yt.size() == xt.size());
+    for (size_t k = 0; k < xt.size(); ++k) CHECK(yt[k].to_json() == xt[k].to_json());
   }
   // integers keep their kind: a signed default stays signed, a float stays a float
-  const auto& table = back.files[0].types[0].params[1].default_value;
+  const auto& types = back.files[0].types.get();
+  const auto& table = types[0].params[1].default_value;
   CHECK(table["negative"].is_number_integer());
   CHECK(table["big"].get<uint64_t>() == 18446744073709551615ull);
-  CHECK(back.files[0].types[0].params[0].max.is_number_float());
-  CHECK(back.files[0].types[0].params[0].min.is_number_integer());
+  CHECK(types[0].params[0].max.is_number_float());
+  CHECK(types[0].params[0].min.is_number_integer());
+  // written again without decoding, it is the same bytes
+  const std::string bytes = modkit::detail::encode_cache(image);
+  CHECK(modkit::detail::encode_cache(decode(bytes)) == bytes);
 }
 
 TEST_CASE("every truncation of a cache file is refused") {
   const std::string bytes = modkit::detail::encode_cache(sample_image());
   for (size_t n = 0; n < bytes.size(); ++n) {
     // an exact-size copy, so a sanitizer sees any read past the end
-    const std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
     CAPTURE(n);
-    CHECK_THROWS_AS(modkit::detail::decode_cache(prefix.data(), prefix.size(), "c.bin"), modkit::ValueError);
+    CHECK_THROWS_AS(decode(bytes.substr(0, n)), modkit::ValueError);
   }
   CHECK(error_of([&] { decode(bytes.substr(0, bytes.size() - 10)); }) ==
         "registry cache 'c.bin' is truncated or padded: expected " + std::to_string(payload_of(sample_image()).size()) +
@@ -170,14 +191,12 @@ TEST_CASE("a damaged cache file is refused by its checksum, magic or version") {
 
 TEST_CASE("a payload that does not hold together is refused even with a good checksum") {
   SUBCASE("a loaded record without its type") {
-    CacheImage image = sample_image();
-    image.files[0].types.pop_back();
+    CacheImage image = with_types(sample_image(), 0, [](auto& t) { t.pop_back(); });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
           "registry cache 'p' lists 1 valid types for '/plugins/a.so', expected one per loaded record (2)");
   }
   SUBCASE("a type under another name than its record") {
-    CacheImage image = sample_image();
-    image.files[0].types[1].name = "OtherModifier";
+    CacheImage image = with_types(sample_image(), 0, [](auto& t) { t[1].name = "OtherModifier"; });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
           "registry cache 'p' has type 'OtherModifier' where its records say 'BModifier' in '/plugins/a.so'");
   }
@@ -189,20 +208,17 @@ TEST_CASE("a payload that does not hold together is refused even with a good che
               " for '/plugins/experimental/b.so'");
   }
   SUBCASE("a parameter of an unknown type") {
-    CacheImage image = sample_image();
-    image.files[0].types[0].params[2].type = "weird";
+    CacheImage image = with_types(sample_image(), 0, [](auto& t) { t[0].params[2].type = "weird"; });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
           "registry cache 'p' has an invalid entry: AModifier parameter 'mode' has an unknown type 'weird'");
   }
   SUBCASE("a default that is not of its parameter's type") {
-    CacheImage image = sample_image();
-    image.files[0].types[0].params[0].default_value = "half";
+    CacheImage image = with_types(sample_image(), 0, [](auto& t) { t[0].params[0].default_value = "half"; });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
           "registry cache 'p' has an invalid entry: AModifier parameter 'sparsity': default \"half\" is not a float");
   }
   SUBCASE("an unknown pipeline") {
-    CacheImage image = sample_image();
-    image.files[0].types[0].pipeline = "magic";
+    CacheImage image = with_types(sample_image(), 0, [](auto& t) { t[0].pipeline = "magic"; });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
           "registry cache 'p' has a corrupt pipeline 'magic' for 'AModifier'");
   }
@@ -227,12 +243,14 @@ TEST_CASE("values nest up to 32 levels; deeper ones are refused when written and
     for (int i = 0; i < levels; ++i) v = nlohmann::json::array({v});
     return v;
   };
-  CacheImage image = sample_image();
-  image.files[0].types[0].params[1].type = "any";
-  image.files[0].types[0].params[1].default_value = nested(32);
-  CHECK(decode(modkit::detail::encode_cache(image)).files[0].types[0].params[1].default_value == nested(32));
-  image.files[0].types[0].params[1].default_value = nested(33);
-  CHECK(error_of([&] { modkit::detail::encode_cache(image); }) == "a value nested deeper than 32 levels");
+  auto deep = [&](int levels) {
+    return with_types(sample_image(), 0, [&](auto& t) {
+      t[0].params[1].type = "any";
+      t[0].params[1].default_value = nested(levels);
+    });
+  };
+  CHECK(decode(modkit::detail::encode_cache(deep(32))).files[0].types.get()[0].params[1].default_value == nested(32));
+  CHECK(error_of([&] { modkit::detail::encode_cache(deep(33)); }) == "a value nested deeper than 32 levels");
   // a hand-made payload that nests deeper: tag 7 (array) of one item, 40 times, around a null
   std::string value;
   for (int i = 0; i < 40; ++i) value += std::string("\x07\x01\x00\x00\x00", 5);
@@ -244,7 +262,7 @@ TEST_CASE("values nest up to 32 levels; deeper ones are refused when written and
   m.params.resize(1);
   m.params[0].type = "any";
   m.params[0].default_value = 12345;  // replaced below by the deep value's bytes
-  f.types = {m};
+  f.types = modkit::detail::CachedTypes({m});
   CacheImage one;
   one.files = {f};
   std::string bytes = payload_of(one);
@@ -252,5 +270,26 @@ TEST_CASE("values nest up to 32 levels; deeper ones are refused when written and
   const auto at = bytes.find(twelve_345);
   REQUIRE(at != std::string::npos);
   bytes.replace(at, twelve_345.size(), value);
+  // the types block keeps its old size: fix it (the 8 bytes before the block's count)
+  const std::string old_block = one.files[0].types.encoded();
+  const auto block_at = bytes.rfind(old_block.substr(0, 8));  // the records before it start alike
+  REQUIRE(block_at != std::string::npos);
+  const uint64_t new_size = old_block.size() - twelve_345.size() + value.size();
+  for (int i = 0; i < 8; ++i) bytes[block_at - 8 + i] = static_cast<char>((new_size >> (8 * i)) & 0xff);
   CHECK(error_of([&] { decode_payload(bytes); }) == "registry cache 'p' has a value nested deeper than 32 levels");
+}
+
+TEST_CASE("types stay encoded until used, and a damaged block fails only when read") {
+  CacheImage image = sample_image();
+  std::string payload = payload_of(image);
+  // flip the pipeline of BModifier ("sequential" -> "sequentiaX") inside file a's types block
+  const auto at = payload.rfind("sequential");
+  REQUIRE(at != std::string::npos);
+  payload[at + 9] = 'X';
+  auto files = modkit::detail::decode_cache_payload(modkit::detail::cache_bytes(payload), 0, "p");
+  REQUIRE(files.size() == 2);
+  CHECK(files[0].types.size() == 2);  // known from the records, without decoding
+  CHECK(error_of([&] { files[0].types.get(); }) == "registry cache 'p' has a corrupt pipeline 'sequentiaX' for 'BModifier'");
+  CHECK(error_of([&] { files[0].types.get(); }) == "registry cache 'p' has a corrupt pipeline 'sequentiaX' for 'BModifier'");
+  CHECK(files[1].types.get().empty());
 }

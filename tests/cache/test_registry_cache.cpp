@@ -16,8 +16,7 @@ namespace {
 
 std::vector<std::string> cached_paths(const std::string& cache_file) {
   const std::string bytes = read_file(cache_file);
-  const auto image = modkit::detail::decode_cache(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                                                  cache_file);
+  const auto image = modkit::detail::decode_cache(modkit::detail::cache_bytes(bytes), cache_file);
   std::vector<std::string> paths;
   for (const auto& f : image.files) paths.push_back(f.path);
   return paths;
@@ -335,4 +334,46 @@ TEST_CASE("without a cache, a file already loaded in this process is not scanned
   CHECK(record_of(f, "MarkerModifier").to_json()["source"] == "memory");
   CHECK(record_of(f, "GoodFixtureModifier").source == RecordSource::Scan);  // never loaded here
   CHECK(line_count(s.scans) == 2);
+}
+
+TEST_CASE("an entry damaged past its checksum is found when its type is first used, and forgotten") {
+  Setup s;
+  std::string file;
+  {
+    modkit::ModifierFactory f(s.options());
+    f.refresh();
+    file = f.cache_file();
+  }
+  // re-encode the cache with the good fixture's types block altered: the checksum is right, the block is not
+  const std::string bytes = read_file(file);
+  auto image = modkit::detail::decode_cache(modkit::detail::cache_bytes(bytes), file);
+  bool altered = false;
+  for (auto& entry : image.files) {
+    if (entry.path != s.good) continue;
+    std::string block = entry.types.encoded();
+    const auto at = block.find("datafree");
+    REQUIRE(at != std::string::npos);
+    block[at + 7] = 'X';
+    entry.types = modkit::detail::CachedTypes(modkit::detail::cache_bytes(block), 0, block.size(), file,
+                                              entry.path, {"GoodFixtureModifier"});
+    altered = true;
+  }
+  REQUIRE(altered);
+  write_file(file, modkit::detail::encode_cache(image));
+
+  modkit::ModifierFactory f(s.options());
+  f.refresh();
+  CHECK(record_of(f, "GoodFixtureModifier").source == RecordSource::Cache);  // its records are intact
+  CHECK_FALSE(f.find("GoodFixtureModifier").has_value());                    // its schema is not
+  const std::string expected = "cannot load 'GoodFixtureModifier' from '" + s.good +
+                               "': its registry cache entry does not decode (registry cache '" + file +
+                               "' has a corrupt pipeline 'datafreX' for 'GoodFixtureModifier'); refresh() scans "
+                               "the file again";
+  CHECK_THROWS_WITH_AS(f.create("GoodFixtureModifier", false, false), expected.c_str(), modkit::LoadError);
+  CHECK(f.errors().at("GoodFixtureModifier").stage == LoadStage::Scan);
+  CHECK_FALSE(loaded_here(s.good));
+  CHECK_FALSE(contains(cached_paths(file), s.good));
+  f.refresh();
+  CHECK(record_of(f, "GoodFixtureModifier").source == RecordSource::Scan);
+  CHECK(f.create("GoodFixtureModifier", false, false) != nullptr);
 }

@@ -112,14 +112,16 @@ FileScan scan_file(const std::string& path, bool experimental) {
   return out;
 }
 
-FileScan from_cache(const detail::CachedFile& cached) {
+FileScan from_cache(detail::CachedFile&& cached) {
   FileScan out;
-  for (const auto& r : cached.records) {
-    if (!r.ok()) out.problems.push_back(r);
+  std::vector<ModifierInfo> types = cached.types.decode();
+  for (auto& r : cached.load_records()) {
+    if (!r.ok()) out.problems.push_back(std::move(r));
   }
-  for (const auto& info : cached.types) {
+  out.entries.reserve(types.size());
+  for (auto& info : types) {
     CatalogEntry entry;
-    entry.info = info;
+    entry.info = std::move(info);
     entry.file = cached.path;
     entry.experimental = cached.experimental;
     entry.source = RecordSource::Cache;
@@ -148,7 +150,7 @@ const CatalogEntry* Catalog::find(const std::string& name) const {
   return nullptr;
 }
 
-Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs, const detail::CacheEntries* cache) {
+Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs, detail::CacheImage* cache) {
   Catalog catalog;
   catalog.search_dirs = dirs;
   for (size_t i = 0; i < dirs.size() && i < explicit_dirs; ++i) {
@@ -159,15 +161,29 @@ Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs,
       catalog.problems.push_back(LoadRecord::make("", dirs[i], LoadStage::Scan, "not a directory", false));
     }
   }
+  std::map<std::string, detail::CachedFile*> cached_files;
+  if (cache != nullptr) {
+    for (auto& f : cache->files) cached_files.emplace(detail::RegistryCache::key_of(f.path, f.experimental), &f);
+  }
   std::map<std::string, std::string> first[2];  // per registry: name -> the file that wins
   for (const auto& file : discover_plugin_files(dirs)) {
-    const detail::CachedFile* cached = nullptr;
-    if (cache != nullptr) {
-      if (const auto stamp = detail::FileStamp::of(file.path)) {
-        cached = detail::RegistryCache::lookup(*cache, file.path, file.experimental, *stamp);
+    detail::CachedFile* cached = nullptr;
+    if (auto it = cached_files.find(detail::RegistryCache::key_of(file.path, file.experimental));
+        it != cached_files.end()) {
+      const auto stamp = detail::FileStamp::of(file.path);
+      if (stamp && *stamp == it->second->stamp) cached = it->second;
+      cached_files.erase(it);  // moved from below; a path searched twice is read from its metadata
+    }
+    FileScan scan;
+    bool from_metadata = cached == nullptr;
+    if (cached != nullptr) {
+      try {
+        scan = from_cache(std::move(*cached));
+      } catch (const std::exception&) {
+        from_metadata = true;  // an entry damaged past its checksum: the file itself is the truth
       }
     }
-    FileScan scan = cached != nullptr ? from_cache(*cached) : scan_file(file.path, file.experimental);
+    if (from_metadata) scan = scan_file(file.path, file.experimental);
     for (auto& entry : scan.entries) {
       auto& winners = first[entry.experimental ? 1 : 0];
       auto [it, inserted] = winners.emplace(entry.info.name, entry.file);

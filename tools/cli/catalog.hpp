@@ -50,14 +50,16 @@ struct Catalog {
 };
 
 /// What the registry cache knows of one file, as a FileScan: its valid types
-/// as entries, its failures as problems (source `cache`).
-FileScan from_cache(const detail::CachedFile& cached);
+/// as entries, its failures as problems (source `cache`). Moves out of
+/// `cached`. Throws ValueError when its types do not decode.
+FileScan from_cache(detail::CachedFile&& cached);
 
 /// Scans `dirs` (the first `explicit_dirs` were asked for explicitly: a
-/// missing one is a problem, as in the factory). A file the registry
-/// `cache` holds unchanged is taken from it, the others from their metadata.
+/// missing one is a problem, as in the factory). A file the registry cache
+/// image `cache` holds unchanged is taken from it (and its entry moved out),
+/// the others from their metadata.
 Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs,
-                     const detail::CacheEntries* cache = nullptr);
+                     detail::CacheImage* cache = nullptr);
 
 /// Why the host would refuse a modifier built as `info` describes ("" when it
 /// would accept it): ABI major, minimum minor, LibTorch version and C++ ABI.

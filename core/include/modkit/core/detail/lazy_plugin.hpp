@@ -1,6 +1,7 @@
 // Plugin types known from a scan or the registry cache, whose library is loaded the first time a modifier is created.
 #pragma once
 
+#include <modkit/core/detail/cache_format.hpp>
 #include <modkit/core/detail/file_stamp.hpp>
 #include <modkit/core/detail/plugin_library.hpp>
 
@@ -52,10 +53,30 @@ class LazyFile {
   std::map<std::string, std::shared_ptr<const PluginModifierType>> verified_;  // by name
 };
 
-/// A type in a registry: what is known of it, and the file that provides it.
-struct LazyType {
-  std::shared_ptr<LazyFile> file;
-  ModifierInfo info;
+/// A type in a registry: its name, the file that provides it, and its
+/// metadata, known or still encoded in the registry cache entry it came
+/// from (decoded the first time it is asked for). Immutable once made.
+class LazyType {
+ public:
+  /// Known metadata (shared with where it was read: never copied).
+  LazyType(std::shared_ptr<LazyFile> file, std::shared_ptr<const ModifierInfo> info);
+  /// The `index`-th type of a registry cache entry, named `name` (which
+  /// lives in `entry`, e.g. its record's name).
+  LazyType(std::shared_ptr<LazyFile> file, const std::string& name, std::shared_ptr<const CachedFile> entry,
+           size_t index);
+
+  const std::string& name() const { return *name_; }
+  const std::shared_ptr<LazyFile>& file() const { return file_; }
+  /// The metadata. Throws ValueError when its registry cache entry does not
+  /// decode (a cache damaged in a way its checksum did not catch).
+  const ModifierInfo& info() const;
+
+ private:
+  std::shared_ptr<LazyFile> file_;
+  const std::string* name_;                   // inside info_ or entry_, which it keeps alive
+  std::shared_ptr<const ModifierInfo> info_;  // known, or
+  std::shared_ptr<const CachedFile> entry_;   // where it is encoded
+  size_t index_ = 0;
 };
 
 /// What refresh() knows about one plugin file.
@@ -68,10 +89,15 @@ struct FileOutcome {
 FileOutcome outcome_of_load(const FileLoad& load, const std::string& path, bool experimental,
                             const std::optional<FileStamp>& stamp, const HostFingerprint& host, RecordSource source);
 
-/// The outcome of a scan made elsewhere (the scanner child, or the registry
-/// cache): `types` are the infos of the `loaded` records; nothing is loaded.
+/// The outcome of a scan made by the scanner child: `types` are the infos
+/// of the `loaded` records; nothing is loaded.
 FileOutcome outcome_of_scan(std::vector<LoadRecord> records, std::vector<ModifierInfo> types,
                             const std::string& path, bool experimental, const std::optional<FileStamp>& stamp,
-                            const HostFingerprint& host, RecordSource source);
+                            const HostFingerprint& host);
+
+/// The outcome a registry cache entry records (source: cache); its types
+/// stay encoded until used, nothing is loaded.
+FileOutcome outcome_of_cache(const std::shared_ptr<const CachedFile>& entry, const std::optional<FileStamp>& stamp,
+                             const HostFingerprint& host);
 
 }  // namespace modkit::detail

@@ -51,10 +51,15 @@ class RegistryCache {
   /// unsafe, corrupt or for another host. Never throws.
   std::shared_ptr<const CacheEntries> snapshot();
 
+  /// Reads the file now, bypassing the snapshot: the image when it is
+  /// intact, safe and for this host; nullopt otherwise (the reason logged).
+  /// For one-shot readers that want the entries to keep. Never throws.
+  std::optional<CacheImage> read() const;
+
   /// The entry for `path` in `entries` if it was made for the same registry
   /// and the file's stamp is still `stamp`.
-  static const CachedFile* lookup(const CacheEntries& entries, const std::string& path, bool experimental,
-                                  const FileStamp& stamp);
+  static std::shared_ptr<const CachedFile> lookup(const CacheEntries& entries, const std::string& path,
+                                                   bool experimental, const FileStamp& stamp);
 
   /// Adds or replaces `fresh` entries and drops those of `forget` (paths,
   /// both registries), over the current file (so entries other processes
@@ -68,6 +73,8 @@ class RegistryCache {
  private:
   // Reads the file if its stamp changed; under mutex_.
   void reload_locked();
+  // read() that also reports the stamp read and why the directory is unsafe ("" when safe).
+  std::optional<CacheImage> read_image(std::optional<FileStamp>& stamp, std::string& unsafe) const;
 
   const std::string file_;
   const std::string host_key_;
