@@ -58,12 +58,17 @@ int64_t pruned_per_row(int64_t columns, double sparsity);
 /// Ties go to the lower column index (llmcompressor's stable sort); NaN
 /// metrics rank above everything. The metric is float32.
 ///
-/// Per row, in cache: the metric is computed once into a row buffer, the
-/// unstructured threshold is found by a radix select on the metric's float
-/// bits (a histogram of the top 11 bits, then an exact selection among the
-/// few candidates of the threshold's bucket) and the row is written once, so
-/// the work is a read and a write of the weight plus O(columns) in L1; no
-/// temporary of the weight's size. Rows run in parallel (at::parallel_for).
+/// Per row, in cache, with no temporary of the weight's size: the metric's
+/// float bits are the sort keys; N:M (M = 2, 4, 8) is one vector pass that
+/// ranks each key within its group; unstructured is a radix select: a
+/// bracket of keys that should hold the k-th (the previous row's threshold
+/// scaled by the rows' mean metrics, else a sample of every 4th key, else an
+/// exact histogram), one pass that counts the keys below it and packs those
+/// inside (AVX2 where the CPU has it), one vector pass that zeroes everything
+/// below, and an exact selection among the few packed keys. The weight is
+/// read from memory once and written once; the next row is prefetched while
+/// one is worked on. Rows run in parallel (at::parallel_for; this file must
+/// be compiled with OpenMP for that, as LibTorch's is).
 /// Returns the number of weights set to zero by the mask (zeros already
 /// there and selected count too). Throws std::invalid_argument for a weight
 /// that is not 2-d or floating, column_norms of the wrong size, or N:M

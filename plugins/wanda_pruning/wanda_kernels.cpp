@@ -65,23 +65,18 @@ MODKIT_WANDA_INLINE i8 splat(int32_t s) { return i8{s, s, s, s, s, s, s, s}; }
 
 constexpr int64_t kBlockTokens = 64;  // float partial sums over this many tokens, then double
 
-// acc[j] += sum over `n` rows of x[r * stride + j]^2 (float within the call).
+// acc[j] += sum over `n` rows of x[r * stride + j]^2 (float within the call),
+// row by row: the input streams in order and acc (one row of floats) stays in L1.
 MODKIT_WANDA_CLONES void add_squares(const float* x, int64_t n, int64_t stride, int64_t cols, float* acc) {
-  int64_t j = 0;
-  for (; j + 16 <= cols; j += 16) {  // two independent accumulators per column block
-    f8 a0 = loadf(acc + j), a1 = loadf(acc + j + 8);
-    for (int64_t r = 0; r < n; ++r) {
-      const f8 v0 = loadf(x + r * stride + j), v1 = loadf(x + r * stride + j + 8);
-      a0 += v0 * v0;
-      a1 += v1 * v1;
+  for (int64_t r = 0; r < n; ++r) {
+    const float* row = x + r * stride;
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      const f8 v0 = loadf(row + j), v1 = loadf(row + j + 8);
+      store(acc + j, loadf(acc + j) + v0 * v0);
+      store(acc + j + 8, loadf(acc + j + 8) + v1 * v1);
     }
-    store(acc + j, a0);
-    store(acc + j + 8, a1);
-  }
-  for (; j < cols; ++j) {
-    float a = acc[j];
-    for (int64_t r = 0; r < n; ++r) a += x[r * stride + j] * x[r * stride + j];
-    acc[j] = a;
+    for (; j < cols; ++j) acc[j] += row[j] * row[j];
   }
 }
 

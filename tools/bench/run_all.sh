@@ -32,5 +32,8 @@ echo "== dispatch (1 thread)"
 echo "== round-to-nearest quantization of a 4096x4096 weight vs copy bandwidth"
 "$build/tools/bench/bench_quant"
 
+echo "== Wanda's metric and mask on a 4096x4096 weight vs copy bandwidth and llmcompressor's ATen sort"
+"$build/tools/bench/bench_wanda" --benchmark_min_time=0.5
+
 echo "== GPTQ and SparseGPT on one 4096x4096 layer, 32k tokens, vs sgemm and llmcompressor's code in plain ATen"
 "$build/tools/bench/bench_obs"
