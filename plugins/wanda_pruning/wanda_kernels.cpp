@@ -57,8 +57,8 @@ MODKIT_WANDA_INLINE i8 loadi(const uint32_t* p) {
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
-MODKIT_WANDA_INLINE void store(float* p, f8 v) { __builtin_memcpy(p, &v, sizeof v); }
-MODKIT_WANDA_INLINE void store(uint32_t* p, i8 v) { __builtin_memcpy(p, &v, sizeof v); }
+MODKIT_WANDA_INLINE void store(float* p, const f8& v) { __builtin_memcpy(p, &v, sizeof v); }
+MODKIT_WANDA_INLINE void store(uint32_t* p, const i8& v) { __builtin_memcpy(p, &v, sizeof v); }
 MODKIT_WANDA_INLINE i8 splat(int32_t s) { return i8{s, s, s, s, s, s, s, s}; }
 
 // --------------------------------------------------------------- statistics
@@ -408,7 +408,7 @@ void prune_lowest(float* w, const float* norm, int64_t cols, int64_t k, Scratch&
 constexpr int32_t rot_lane(int m, int r, int l) { return (l / m) * m + (l % m + r) % m; }
 constexpr int32_t earlier(int m, int r, int l) { return (l % m + r) % m < l % m ? -1 : 0; }
 template <int M, int R>
-MODKIT_WANDA_INLINE i8 lower_after_rotation(i8 k) {
+MODKIT_WANDA_INLINE i8 lower_after_rotation(const i8& k) {
   constexpr i8 rot{rot_lane(M, R, 0), rot_lane(M, R, 1), rot_lane(M, R, 2), rot_lane(M, R, 3),
                    rot_lane(M, R, 4), rot_lane(M, R, 5), rot_lane(M, R, 6), rot_lane(M, R, 7)};
   constexpr i8 before{earlier(M, R, 0), earlier(M, R, 1), earlier(M, R, 2), earlier(M, R, 3),
@@ -417,7 +417,7 @@ MODKIT_WANDA_INLINE i8 lower_after_rotation(i8 k) {
   return (kr < k) | ((kr == k) & before);  // -1 where the rotated key ranks lower
 }
 template <int M, int... R>
-MODKIT_WANDA_INLINE i8 rank_in_group(i8 k, std::integer_sequence<int, R...>) {
+MODKIT_WANDA_INLINE i8 rank_in_group(const i8& k, std::integer_sequence<int, R...>) {
   i8 rank = splat(0);
   ((rank -= lower_after_rotation<M, R + 1>(k)), ...);
   return rank;
