@@ -198,10 +198,7 @@ class Reader {
     m.summary = str("type summary");
     m.torch_version = str("LibTorch version");
     m.cxx11_abi = static_cast<int32_t>(u32("C++ ABI flag"));
-    m.pipeline = str("pipeline");
-    if (m.pipeline != "datafree" && m.pipeline != "basic" && m.pipeline != "sequential") {
-      fail("has a corrupt pipeline '" + m.pipeline + "' for '" + m.name + "'");
-    }
+    m.pipeline = str("pipeline");  // checked by check_info below
     const uint32_t n = count("parameters", 4 + 4 + 1 + 4 + 4);
     m.params.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {

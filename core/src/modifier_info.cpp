@@ -1,6 +1,9 @@
 // Builds ModifierInfo from metadata JSON or from a live descriptor, checking every field.
+#include <modkit/core/detail/utf8.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/modifier_info.hpp>
+
+#include <cstdio>
 
 namespace modkit {
 namespace {
@@ -150,14 +153,23 @@ ModifierInfo info_from_object(nlohmann::json& j, const std::string& source, cons
     ParamInfo param;
     param.name = std::move(p["name"].get_ref<std::string&>());
     param.type = std::move(p["type"].get_ref<std::string&>());
+    if (auto required = p.find("required"); required != p.end() && !required->is_boolean()) {
+      throw ValueError("metadata in '" + source + "' has parameter '" + param.name +
+                       "' with 'required' " + required->dump() + " (expected true or false)");
+    }
     param.required = p.value("required", false);
     param.default_value = take(p, "default");
     param.min = take(p, "min");
     param.max = take(p, "max");
     param.choices = take(p, "choices");
     if (auto doc = p.find("doc"); doc != p.end() && doc->is_string()) param.doc = std::move(doc->get_ref<std::string&>());
-    check_param(param, info.name);
     info.params.push_back(std::move(param));
+  }
+  // what the registry cache and the loader check too, so `modkit list` shows only what would load
+  try {
+    check_info(info);
+  } catch (const ValueError& e) {
+    throw ValueError("metadata in '" + source + "' is invalid: " + e.what());
   }
   return info;
 }
@@ -180,6 +192,26 @@ ModifierInfo info_from_json(nlohmann::json j, const std::string& source) {
 
 void check_info(const ModifierInfo& info) {
   if (info.name.empty()) throw ValueError("a modifier type without a name");
+  // JSON output and TOML recipes carry only UTF-8 text
+  auto text = [&](const std::string& value, const std::string& what) {
+    if (const size_t at = detail::invalid_utf8_offset(value); at != std::string::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(value[at]));
+      throw ValueError(what + " is not UTF-8 text (byte " + byte + " at offset " + std::to_string(at) + ")");
+    }
+  };
+  text(info.name, "the type name");
+  text(info.version, info.name + " version");
+  text(info.summary, info.name + " summary");
+  text(info.torch_version, info.name + " LibTorch version");
+  for (const auto& p : info.params) {
+    text(p.name, info.name + " parameter name");
+    text(p.doc, info.name + " parameter '" + p.name + "' doc");
+  }
+  if (info.pipeline != "datafree" && info.pipeline != "basic" && info.pipeline != "sequential") {
+    throw ValueError(info.name + " declares pipeline '" + info.pipeline +
+                     "', expected 'datafree', 'basic' or 'sequential'");
+  }
   for (size_t i = 0; i < info.params.size(); ++i) {
     const ParamInfo& p = info.params[i];
     check_param(p, info.name);
@@ -225,6 +257,11 @@ ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {
     }
     info.params.push_back(std::move(p));
   }
+  if (info.pipeline == "unknown") {
+    throw ValueError(info.name + " declares pipeline code " + std::to_string(d.pipeline) +
+                     ", expected MODKIT_PIPELINE_DATAFREE, _BASIC or _SEQUENTIAL");
+  }
+  check_info(info);  // the strings, as every other reader checks them
   return info;
 }
 

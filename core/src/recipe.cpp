@@ -163,7 +163,10 @@ std::string Recipe::to_toml() const {
         throw ValueError(m.where.str() + ": parameters of " + m.type + " must be a table, found " + m.params.dump());
       }
       if (!m.params.is_object()) continue;
-      for (const auto& [key, value] : m.params.items()) {
+      for (const auto& item : m.params.items()) {
+        // a structured binding cannot be captured in C++17 (clang refuses it)
+        const std::string& key = item.key();
+        const nlohmann::json& value = item.value();
         auto what = [&] { return m.where.str() + ": " + m.type + " parameter '" + key + "'"; };
         if (key == "type" || key == "group" || key == "index") {
           throw ValueError(what() + ": '" + key + "' is a recipe key, not a parameter");

@@ -1,10 +1,13 @@
 // Importing llmcompressor YAML recipes with yaml-cpp: <name>_stage / <group>_modifiers / <Type>: {args}, with locations.
 #include <modkit/core/detail/text.hpp>
+#include <modkit/core/detail/utf8.hpp>
 #include <modkit/core/recipe.hpp>
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -41,6 +44,16 @@ class YamlReader {
   explicit YamlReader(const std::string& source) : source_(source) {}
 
   Recipe read(const std::string& text) {
+    // yaml-cpp passes any bytes through, and the TOML a recipe converts to must be UTF-8
+    if (const size_t bad = detail::invalid_utf8_offset(text); bad != std::string::npos) {
+      const size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+      const size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
+      const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n') + 1;
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad]));
+      throw RecipeError({source_, static_cast<int>(line), static_cast<int>(column)},
+                        std::string("invalid UTF-8 (byte ") + byte + "); a recipe is UTF-8 text");
+    }
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(text);
@@ -135,7 +148,8 @@ class YamlReader {
       const SourceLocation key_where = at(it->first.Mark());
       check_unique(seen, key, key_where, "key in stage '" + name + "':");
       if (key == "run_type") {
-        const YAML::Node& v = it->second;
+        // a copy (a Node is a handle): `it->second` lives in a proxy that dies with this statement
+        const YAML::Node v = it->second;
         if (!v.IsScalar() || (v.Scalar() != "oneshot" && v.Scalar() != "train")) {
           throw RecipeError(at(v.Mark().is_null() ? it->first.Mark() : v.Mark()),
                             "stage '" + name + "' key 'run_type': expected 'oneshot' or 'train', found " +

@@ -49,7 +49,10 @@ bool write_all(int fd, const std::string& text) {
   return true;
 }
 
-bool write_line(int fd, const nlohmann::json& j) { return write_all(fd, j.dump() + "\n"); }
+// A file or symbol name need not be UTF-8: what JSON cannot carry is replaced (U+FFFD), not thrown on.
+bool write_line(int fd, const nlohmann::json& j) {
+  return write_all(fd, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
 
 LoadStage stage_from(const std::string& s) {
   for (LoadStage st : {LoadStage::Scan, LoadStage::Open, LoadStage::Resolve, LoadStage::Validate,

@@ -220,7 +220,8 @@ TEST_CASE("a payload that does not hold together is refused even with a good che
   SUBCASE("an unknown pipeline") {
     CacheImage image = with_types(sample_image(), 0, [](auto& t) { t[0].pipeline = "magic"; });
     CHECK(error_of([&] { decode_payload(payload_of(image)); }) ==
-          "registry cache 'p' has a corrupt pipeline 'magic' for 'AModifier'");
+          "registry cache 'p' has an invalid entry: AModifier declares pipeline 'magic', expected 'datafree', "
+          "'basic' or 'sequential'");
   }
   SUBCASE("a count larger than the file") {
     CHECK(error_of([&] { decode_payload(std::string("\xff\xff\xff\xff", 4)); }) ==
@@ -289,7 +290,9 @@ TEST_CASE("types stay encoded until used, and a damaged block fails only when re
   auto files = modkit::detail::decode_cache_payload(modkit::detail::cache_bytes(payload), 0, "p");
   REQUIRE(files.size() == 2);
   CHECK(files[0].types.size() == 2);  // known from the records, without decoding
-  CHECK(error_of([&] { files[0].types.get(); }) == "registry cache 'p' has a corrupt pipeline 'sequentiaX' for 'BModifier'");
-  CHECK(error_of([&] { files[0].types.get(); }) == "registry cache 'p' has a corrupt pipeline 'sequentiaX' for 'BModifier'");
+  const std::string expected = "registry cache 'p' has an invalid entry: BModifier declares pipeline 'sequentiaX', "
+                               "expected 'datafree', 'basic' or 'sequential'";
+  CHECK(error_of([&] { files[0].types.get(); }) == expected);
+  CHECK(error_of([&] { files[0].types.get(); }) == expected);  // the same, every time
   CHECK(files[1].types.get().empty());
 }

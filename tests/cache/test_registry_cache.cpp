@@ -367,8 +367,8 @@ TEST_CASE("an entry damaged past its checksum is found when its type is first us
   CHECK_FALSE(f.find("GoodFixtureModifier").has_value());                    // its schema is not
   const std::string expected = "cannot load 'GoodFixtureModifier' from '" + s.good +
                                "': its registry cache entry does not decode (registry cache '" + file +
-                               "' has a corrupt pipeline 'datafreX' for 'GoodFixtureModifier'); refresh() scans "
-                               "the file again";
+                               "' has an invalid entry: GoodFixtureModifier declares pipeline 'datafreX', expected "
+                               "'datafree', 'basic' or 'sequential'); refresh() scans the file again";
   CHECK_THROWS_WITH_AS(f.create("GoodFixtureModifier", false, false), expected.c_str(), modkit::LoadError);
   CHECK(f.errors().at("GoodFixtureModifier").stage == LoadStage::Scan);
   CHECK_FALSE(loaded_here(s.good));

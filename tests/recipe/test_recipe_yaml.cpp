@@ -182,3 +182,21 @@ TEST_CASE("YAML syntax errors are re-worded with file, line and column") {
   CHECK(e.rfind("r.yaml:", 0) == 0);
   CHECK(e.find("end of map flow not found") != std::string::npos);
 }
+
+TEST_CASE("a YAML recipe that is not UTF-8 is refused where the bad byte is") {
+  // found by fuzzing (tests/fuzz/regressions/recipe_yaml): yaml-cpp passed the bytes through and
+  // `modkit recipe convert` wrote TOML that nothing could read back
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    X\xa3Modifier: {}\n", "r.yaml"),
+                       "r.yaml:3:6: invalid UTF-8 (byte 0xa3); a recipe is UTF-8 text", modkit::RecipeError);
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml("\xed\xa0\x80: 1\n", "r.yaml"),  // a surrogate, U+D800
+                       "r.yaml:1:1: invalid UTF-8 (byte 0xed); a recipe is UTF-8 text", modkit::RecipeError);
+  CHECK_NOTHROW(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    Modifier\xc3\xa9: {}\n", "r.yaml"));
+}
+
+TEST_CASE("run_type is read from a node that outlives its iterator") {
+  // found by fuzzing with AddressSanitizer (tests/fuzz/regressions/recipe_yaml): the value was a
+  // reference into a proxy destroyed at the end of its statement
+  const auto r = modkit::Recipe::parse_yaml("a_stage:\n  run_type: train\n  q_modifiers:\n    XModifier: {}\n", "r.yaml");
+  REQUIRE(r.stages.size() == 1);
+  CHECK(r.stages[0].run_type == "train");
+}

@@ -74,7 +74,10 @@ void Table::print(std::ostream& out, const std::string& indent) const {
   for (const auto& row : rows_) line(row);
 }
 
-void print_json(std::ostream& out, const nlohmann::json& value) { out << value.dump(2) << '\n'; }
+void print_json(std::ostream& out, const nlohmann::json& value) {
+  // a plugin's symbol or file name need not be UTF-8: replace what JSON cannot carry rather than fail
+  out << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
 
 std::string format_value(const nlohmann::json& value) {
   if (value.is_array()) {

@@ -47,9 +47,11 @@ ModifierInfo parse_metadata(const std::string& json_text, const std::string& sou
 /// types; checked like metadata. Throws ValueError naming `source`.
 ModifierInfo info_from_json(nlohmann::json j, const std::string& source);
 
-/// Checks what metadata parsing checks: a name, and for each parameter a
-/// name (declared once), a known type, a default of that type, numeric
-/// bounds and an array of choices. Throws ValueError naming the parameter.
+/// What every reader of metadata checks (metadata sections, descriptors,
+/// the scanner's reports, the registry cache): a name, a known pipeline,
+/// and for each parameter a name (declared once), a known type, a default
+/// of that type, numeric bounds and an array of choices. Throws ValueError
+/// naming the type or parameter.
 void check_info(const ModifierInfo& info);
 
 /// Reads a descriptor's identity and schema (the descriptor was validated).
