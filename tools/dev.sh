@@ -6,6 +6,7 @@
 #   tools/dev.sh deps    only install the Debian packages
 #   tools/dev.sh build   only configure and build (into ./build, or $MODKIT_BUILD_DIR)
 #   tools/dev.sh bench   build and run the benchmarks (see BENCHMARKS.md)
+#   tools/dev.sh ci-deps also install what CI's fuzz and sanitizer jobs need (clang, compiler-rt)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,10 +21,13 @@ packages=(
   doctest-dev libbenchmark-dev
   python3 python3-torch
 )
+# tools/ci/fuzz.sh (libFuzzer, ASan and UBSan runtimes, llvm-symbolizer for readable reports);
+# tools/ci/sanitize.sh uses gcc's own sanitizer runtimes (libasan, libubsan: part of build-essential)
+ci_packages=(clang-14 libclang-rt-14-dev llvm-14)
 
 deps() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "${packages[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -49,6 +53,7 @@ modkit() { "$build/tools/cli/modkit" --plugin-dir "$build/plugins" "$@"; }
 
 case "${1:-}" in
   deps) deps ;;
+  ci-deps) deps "${ci_packages[@]}" ;;
   build) deps && build ;;
   demo)
     deps && build

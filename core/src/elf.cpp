@@ -21,18 +21,30 @@ class Bytes {
   Bytes(const uint8_t* data, size_t size, const std::string& name)
       : data_(data), size_(size), name_(name) {}
 
-  // A pointer to `count` objects of T at `offset`, or a clear error.
+  // Checks that `count` objects of T fit at `offset`, or fails with a clear error.
   template <class T>
-  const T* at(uint64_t offset, uint64_t count, const char* what) const {
+  void check(uint64_t offset, uint64_t count, const char* what) const {
     if (offset > size_ || count > (size_ - offset) / sizeof(T)) {
       fail(std::string("is truncated: ") + what + " lies beyond the end of the file (" +
            std::to_string(size_) + " bytes)");
     }
-    return reinterpret_cast<const T*>(data_ + offset);
+  }
+  // The `index`-th T of an array at `offset` that check() accepted. Copied out:
+  // a crafted file may place any structure at any (misaligned) offset.
+  template <class T>
+  T get(uint64_t offset, uint64_t index = 0) const {
+    T value;
+    std::memcpy(&value, data_ + offset + index * sizeof(T), sizeof(T));
+    return value;
+  }
+  // A pointer to `count` bytes at `offset`, or a clear error.
+  const char* chars(uint64_t offset, uint64_t count, const char* what) const {
+    check<char>(offset, count, what);
+    return reinterpret_cast<const char*>(data_ + offset);
   }
   // A NUL-terminated string inside [begin, begin + limit).
   std::string string(uint64_t begin, uint64_t limit, uint64_t index, const char* what) const {
-    const char* table = at<char>(begin, limit, what);
+    const char* table = chars(begin, limit, what);
     if (index >= limit) fail(std::string("has a corrupt ") + what + ": name offset out of range");
     const void* end = std::memchr(table + index, '\0', limit - index);
     if (end == nullptr) fail(std::string("has a corrupt ") + what + ": unterminated name");
@@ -71,31 +83,33 @@ ElfContents parse_elf(const uint8_t* data, size_t size, const std::string& name)
     bytes.fail("is not an ELF file (expected the bytes '\\x7fELF', found '" +
                printable_prefix(data, size) + "')");
   }
-  const auto* header = bytes.at<Elf64_Ehdr>(0, 1, "the ELF header");
-  if (header->e_ident[EI_CLASS] != ELFCLASS64 || header->e_ident[EI_DATA] != ELFDATA2LSB) {
+  bytes.check<Elf64_Ehdr>(0, 1, "the ELF header");
+  const auto header = bytes.get<Elf64_Ehdr>(0);
+  if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB) {
     bytes.fail("is not a 64-bit little-endian ELF file");
   }
-  if (header->e_type != ET_DYN) {
-    bytes.fail("is not a shared object (ELF type " + std::to_string(header->e_type) + ")");
+  if (header.e_type != ET_DYN) {
+    bytes.fail("is not a shared object (ELF type " + std::to_string(header.e_type) + ")");
   }
-  if (header->e_shoff == 0 || header->e_shnum == 0) bytes.fail("has no section headers");
-  if (header->e_shentsize != sizeof(Elf64_Shdr)) bytes.fail("has an unexpected section header size");
-  const auto* sections = bytes.at<Elf64_Shdr>(header->e_shoff, header->e_shnum, "the section headers");
-  if (header->e_shstrndx >= header->e_shnum) bytes.fail("has a corrupt section name table index");
-  const Elf64_Shdr& names = sections[header->e_shstrndx];
+  if (header.e_shoff == 0 || header.e_shnum == 0) bytes.fail("has no section headers");
+  if (header.e_shentsize != sizeof(Elf64_Shdr)) bytes.fail("has an unexpected section header size");
+  bytes.check<Elf64_Shdr>(header.e_shoff, header.e_shnum, "the section headers");
+  auto section = [&](size_t i) { return bytes.get<Elf64_Shdr>(header.e_shoff, i); };
+  if (header.e_shstrndx >= header.e_shnum) bytes.fail("has a corrupt section name table index");
+  const Elf64_Shdr names = section(header.e_shstrndx);
 
   ElfContents out;
-  for (size_t i = 0; i < header->e_shnum; ++i) {
-    const Elf64_Shdr& s = sections[i];
+  for (size_t i = 0; i < header.e_shnum; ++i) {
+    const Elf64_Shdr s = section(i);
     if (s.sh_type == SHT_DYNSYM) {
-      if (s.sh_entsize != sizeof(Elf64_Sym) || s.sh_link >= header->e_shnum) {
+      if (s.sh_entsize != sizeof(Elf64_Sym) || s.sh_link >= header.e_shnum) {
         bytes.fail("has a corrupt dynamic symbol table");
       }
-      const Elf64_Shdr& strtab = sections[s.sh_link];
+      const Elf64_Shdr strtab = section(s.sh_link);
       const uint64_t count = s.sh_size / sizeof(Elf64_Sym);
-      const auto* syms = bytes.at<Elf64_Sym>(s.sh_offset, count, "the dynamic symbol table");
+      bytes.check<Elf64_Sym>(s.sh_offset, count, "the dynamic symbol table");
       for (uint64_t k = 0; k < count; ++k) {
-        const Elf64_Sym& sym = syms[k];
+        const auto sym = bytes.get<Elf64_Sym>(s.sh_offset, k);
         const unsigned bind = ELF64_ST_BIND(sym.st_info);
         if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0) continue;
         if (bind != STB_GLOBAL && bind != STB_WEAK) continue;
@@ -110,7 +124,7 @@ ElfContents parse_elf(const uint8_t* data, size_t size, const std::string& name)
           MODKIT_METADATA_SECTION) {
         continue;
       }
-      const char* blob = bytes.at<char>(s.sh_offset, s.sh_size, "the metadata section");
+      const char* blob = bytes.chars(s.sh_offset, s.sh_size, "the metadata section");
       // entries are NUL-terminated; the linker may pad between them with NULs
       size_t begin = 0;
       for (size_t k = 0; k < s.sh_size; ++k) {

@@ -3,6 +3,7 @@
 #include <modkit/core/detail/utf8.hpp>
 #include <modkit/core/recipe.hpp>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <limits>
 #include <regex>
+#include <sstream>
 
 namespace modkit {
 namespace {
@@ -44,28 +46,16 @@ class YamlReader {
   explicit YamlReader(const std::string& source) : source_(source) {}
 
   Recipe read(const std::string& text) {
-    // yaml-cpp passes any bytes through, and the TOML a recipe converts to must be UTF-8
-    if (const size_t bad = detail::invalid_utf8_offset(text); bad != std::string::npos) {
-      const size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
-      const size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
-      const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n') + 1;
-      char byte[8];
-      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad]));
-      throw RecipeError({source_, static_cast<int>(line), static_cast<int>(column)},
-                        std::string("invalid UTF-8 (byte ") + byte + "); a recipe is UTF-8 text");
-    }
-    std::vector<YAML::Node> docs;
+    check_text(text);
+    YAML::Node root;
     try {
-      docs = YAML::LoadAll(text);
+      check_one_document(text);
+      root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       throw RecipeError(at(e.mark), e.msg);
     }
-    if (docs.size() > 1) {
-      throw RecipeError(at(docs[1].Mark()), "a recipe is one YAML document, found " + std::to_string(docs.size()));
-    }
     Recipe recipe;
     recipe.source = source_;
-    const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
     if (root.IsNull() || !root.IsDefined()) {
       throw RecipeError({source_, 0, 0}, "recipe defines no stages (expected <name>_stage keys)");
     }
@@ -111,6 +101,68 @@ class YamlReader {
   }
 
  private:
+  // yaml-cpp passes bytes through that YAML does not allow (it even turned a
+  // NUL into invalid UTF-8, found by fuzzing), and the TOML a recipe converts
+  // to must be UTF-8: refuse what is not UTF-8 and control characters other
+  // than tab, line feed and carriage return (YAML's c-printable).
+  void check_text(const std::string& text) const {
+    size_t bad = detail::invalid_utf8_offset(text);
+    std::string why;
+    if (bad != std::string::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad]));
+      why = std::string("invalid UTF-8 (byte ") + byte + "); a recipe is UTF-8 text";
+    } else {
+      const auto control = std::find_if(text.begin(), text.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f;
+      });
+      if (control == text.end()) return;
+      bad = static_cast<size_t>(control - text.begin());
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned char>(*control));
+      why = std::string("control character ") + code + " (YAML text allows tab, line feed and carriage return only)";
+    }
+    const size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+    const size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
+    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n') + 1;
+    throw RecipeError({source_, static_cast<int>(line), static_cast<int>(column)}, why);
+  }
+
+  // Counts documents by their start, without building them.
+  struct DocumentStarts : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  };
+
+  // A recipe is one document. yaml-cpp's LoadAll never returns on some
+  // malformed input (", a:" yields empty documents forever, found by
+  // fuzzing): a document that starts where the previous one did is refused.
+  void check_one_document(const std::string& text) const {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts documents;
+    while (parser.HandleNextDocument(documents)) {
+      const auto& s = documents.starts;
+      if (s.size() >= 2 && s.back().pos <= s[s.size() - 2].pos) {
+        const size_t pos = static_cast<size_t>(std::max(0, s.back().pos));
+        const std::string found = pos < text.size() ? "'" + std::string(1, text[pos]) + "'" : "the end of the text";
+        throw RecipeError(at(s.back()), "expected a YAML document, found " + found);
+      }
+      if (s.size() > 1) {
+        throw RecipeError(at(s[1]), "a recipe is one YAML document, found a second one here");
+      }
+    }
+  }
+
   SourceLocation at(const YAML::Mark& m) const {
     if (m.is_null()) return {source_, 0, 0};
     return {source_, m.line + 1, m.column + 1};
@@ -232,15 +284,37 @@ class YamlReader {
     return m;
   }
 
-  nlohmann::json to_json(const YAML::Node& n, const SourceLocation& parent, const std::string& what) const {
+  // `inside` holds the collections being converted: an alias to one of them is a cycle.
+  nlohmann::json to_json(const YAML::Node& n, const SourceLocation& parent, const std::string& what,
+                         std::vector<YAML::Node>* inside = nullptr) const {
+    std::vector<YAML::Node> outermost;
+    if (inside == nullptr) inside = &outermost;
     const SourceLocation where = n.Mark().is_null() ? parent : at(n.Mark());
+    if (n.IsSequence() || n.IsMap()) {
+      for (const auto& outer : *inside) {
+        if (outer.is(n)) throw RecipeError(where, what + ": an alias refers to a collection that contains it");
+      }
+      // yaml-cpp itself recurses once per level: deeper values are refused, not a stack overflow
+      constexpr size_t kMaxDepth = 64;
+      if (inside->size() >= kMaxDepth) {
+        throw RecipeError(where, what + ": nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      }
+      inside->push_back(n);
+    }
+    struct Pop {
+      std::vector<YAML::Node>* v;
+      bool pushed;
+      ~Pop() {
+        if (pushed) v->pop_back();
+      }
+    } pop{inside, n.IsSequence() || n.IsMap()};
     switch (n.Type()) {
       case YAML::NodeType::Null:
       case YAML::NodeType::Undefined:
         return nullptr;
       case YAML::NodeType::Sequence: {
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& item : n) out.push_back(to_json(item, where, what));
+        for (const auto& item : n) out.push_back(to_json(item, where, what, inside));
         return out;
       }
       case YAML::NodeType::Map: {
@@ -249,7 +323,7 @@ class YamlReader {
         for (auto it = n.begin(); it != n.end(); ++it) {
           const std::string key = key_of(it->first);
           check_unique(seen, key, at(it->first.Mark()), "key in " + what);
-          out[key] = to_json(it->second, where, what);
+          out[key] = to_json(it->second, where, what, inside);
         }
         return out;
       }

@@ -255,3 +255,18 @@ TEST_CASE("the ELF reader never reads outside the buffer, whatever prefix of a p
   REQUIRE(whole.metadata.size() == 1);
   CHECK(contains(whole.metadata[0], "\"symbol\":\"GoodFixtureModifier\""));
 }
+
+TEST_CASE("the ELF reader accepts structures at any offset, aligned or not") {
+  // found by fuzzing with UBSan (tests/fuzz/regressions/elf_metadata): a crafted file put the symbol
+  // table at an odd offset and the reader bound references to misaligned Elf64_Sym objects
+  std::ifstream in(kFixtures + "/good/good_fixture.so", std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // the same file one byte into a buffer: every structure misaligned
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+  const auto elf = modkit::detail::parse_elf(shifted.data() + 1, bytes.size(), "shifted");
+  REQUIRE(elf.metadata.size() == 1);
+  bool found = false;
+  for (const auto& s : elf.symbols) found = found || s.name == "GoodFixtureModifier";
+  CHECK(found);
+}

@@ -200,3 +200,32 @@ TEST_CASE("run_type is read from a node that outlives its iterator") {
   REQUIRE(r.stages.size() == 1);
   CHECK(r.stages[0].run_type == "train");
 }
+
+TEST_CASE("an alias inside the collection it names, or nesting deeper than 64 levels, is refused") {
+  // found by fuzzing (tests/fuzz/regressions/recipe_yaml): the conversion recursed until the stack overflowed
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    XModifier: &d\n      <<: *d\n", "r.yaml"),
+                       "r.yaml:3:16: XModifier parameter '<<': an alias refers to a collection that contains it",
+                       modkit::RecipeError);
+  const std::string deep = std::string(70, '[') + std::string(70, ']');
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    XModifier:\n      p: " + deep + "\n", "r.yaml"),
+                       "r.yaml:4:74: XModifier parameter 'p': nested deeper than 64 levels", modkit::RecipeError);
+  const std::string fine = std::string(60, '[') + std::string(60, ']');
+  CHECK_NOTHROW(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    XModifier:\n      p: " + fine + "\n", "r.yaml"));
+}
+
+TEST_CASE("YAML that yaml-cpp reads as endless empty documents is refused, and a second document is named") {
+  // found by fuzzing (tests/fuzz/regressions/recipe_yaml): YAML::LoadAll never returned on ", a:"
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml(", a:", "r.yaml"), "r.yaml:1:1: expected a YAML document, found ','",
+                       modkit::RecipeError);
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml("a_stage: {}\n---\nb_stage: {}\n", "r.yaml"),
+                       "r.yaml:2:1: a recipe is one YAML document, found a second one here", modkit::RecipeError);
+}
+
+TEST_CASE("control characters in a YAML recipe are refused where they are") {
+  // found by fuzzing (tests/fuzz/regressions/recipe_yaml): yaml-cpp turned a NUL into invalid UTF-8
+  static const char with_nul[] = "s_stage:\n  q_modifiers:\n    X\0Modifier: {}\n";
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml(std::string(with_nul, sizeof with_nul - 1), "r.yaml"),
+                       "r.yaml:3:6: control character U+0000 (YAML text allows tab, line feed and carriage return only)",
+                       modkit::RecipeError);
+  CHECK_NOTHROW(modkit::Recipe::parse_yaml("s_stage:\r\n  q_modifiers:\r\n    XModifier: {a: \"\\t\"}\r\n", "r.yaml"));
+}
