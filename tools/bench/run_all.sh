@@ -37,3 +37,6 @@ echo "== Wanda's metric and mask on a 4096x4096 weight vs copy bandwidth and llm
 
 echo "== GPTQ and SparseGPT on one 4096x4096 layer, 32k tokens, vs sgemm and llmcompressor's code in plain ATen"
 "$build/tools/bench/bench_obs"
+
+echo "== peak memory of GPTQ over 8 blocks: sequential pipeline against basic"
+"$build/tools/bench/bench_pipeline_memory" --plugin-dir "$build/plugins"

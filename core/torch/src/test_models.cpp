@@ -1,4 +1,5 @@
 // Builders of the small TorchScript test models: types named as Python's scripting names them.
+#include <modkit/torch/model.hpp>
 #include <modkit/torch/test_models.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -114,12 +115,38 @@ torch::jit::Module make_mlp(int64_t in, int64_t hidden, int64_t out, uint64_t se
   return make_mlp_block(in, hidden, out, seeds);
 }
 
+namespace {
+
+// Gives a deep copy of a decoder layer (same TorchScript types) weights of its
+// own, drawn as make_linear draws them.
+void reinitialize_linears(torch::jit::Module& layer, Seeds& seeds) {
+  for (const auto& m : layer.named_modules()) {
+    if (class_name_of(m.value) != "Linear") continue;
+    torch::jit::Module linear = m.value;
+    const at::Tensor w = linear.attr("weight").toTensor();
+    const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+    const uint64_t s = seeds();
+    linear.setattr("weight", uniform(w.sizes(), bound, s));
+    if (linear.attr("bias").isTensor()) linear.setattr("bias", uniform({w.size(0)}, bound, s ^ 0xB1A5ull));
+  }
+}
+
+}  // namespace
+
 torch::jit::Module make_tiny_transformer(int64_t layers, int64_t hidden, uint64_t seed) {
   Seeds seeds{seed};
   torch::jit::Module list(qualified("ModuleList", "torch.nn.modules.container"));
   std::string body = "def forward(self, x):\n";
   for (int64_t i = 0; i < layers; ++i) {
-    list.register_module(std::to_string(i), make_decoder_layer(hidden, seeds));
+    if (i == 0) {
+      list.register_module("0", make_decoder_layer(hidden, seeds));
+    } else {
+      // the layers share their types, as Python's scripting gives (and LibTorch 1.13's alias
+      // analysis needs: it takes exponential time on deep graphs whose every layer has new types)
+      torch::jit::Module layer = list.attr("0").toModule().deepcopy();
+      reinitialize_linears(layer, seeds);
+      list.register_module(std::to_string(i), layer);
+    }
     body += "    x = getattr(self.layers, \"" + std::to_string(i) + "\").forward(x)\n";
   }
   torch::jit::Module root(qualified("TinyTransformer", "modkit.test_models"));

@@ -38,8 +38,10 @@ torch::jit::Module make_mlp(int64_t in, int64_t hidden, int64_t out, uint64_t se
 ///   norm                       LayerNorm
 ///   lm_head                    Linear hidden->hidden, no bias
 /// forward(x) maps [batch, seq, hidden] to [batch, seq, hidden] (single-head
-/// causal-free attention and pre-norm residual blocks). Every module has its
-/// own TorchScript type, so buffers can be added to one without the others.
+/// causal-free attention and pre-norm residual blocks). The decoder layers
+/// share their TorchScript types, as Python's scripting of a ModuleList of one
+/// class gives (within a layer, and outside the layers, every module has its
+/// own type); each layer has its own weights.
 torch::jit::Module make_tiny_transformer(int64_t layers, int64_t hidden, uint64_t seed);
 
 }  // namespace modkit::test_models
