@@ -4,7 +4,8 @@
 # hidden visibility (only the exported *Modifier symbols are dynamic), no undefined
 # symbols left for the host to resolve, output into the plugin directory (its
 # experimental/ subdirectory with EXPERIMENTAL), installed to
-# <libdir>/modkit/plugins. TORCH links LibTorch (find_package(Torch) first).
+# <libdir>/modkit/plugins. TORCH links LibTorch (find_package(Torch) first) and OpenMP,
+# which at::parallel_for needs to use more than one thread.
 # The same function serves built-in plugins and third-party projects.
 include_guard(GLOBAL)
 
@@ -36,7 +37,9 @@ function(modkit_add_plugin name)
     if(NOT TARGET torch)
       find_package(Torch REQUIRED)
     endif()
-    target_link_libraries(${name} PRIVATE torch)
+    # at::parallel_for is an inline OpenMP loop: compiled without OpenMP it runs on one thread
+    find_package(OpenMP REQUIRED)
+    target_link_libraries(${name} PRIVATE torch OpenMP::OpenMP_CXX)
   endif()
   set_target_properties(${name} PROPERTIES
     PREFIX ""
