@@ -73,8 +73,15 @@ TEST_CASE("an exception thrown by a static constructor through dlopen is recorde
   f.refresh();
   const auto errors = f.errors();
   const auto& r = errors.at("CtorAbortModifier");
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's dlopen interceptor has no unwind information: the exception ends the
+  // child in std::terminate, which the parent records; the host survives either way
+  CHECK(r.stage == modkit::LoadStage::Isolated);
+  CHECK(r.reason == "aborted (SIGABRT) while loading");
+#else
   CHECK(r.stage == modkit::LoadStage::Open);
   CHECK(r.reason == "a static constructor threw: fixture: static constructor failed");
+#endif
   check_good_loads(f);
 }
 
@@ -82,7 +89,11 @@ TEST_CASE("the whole hostile tree in one refresh: each dead child is replaced an
   modkit::ModifierFactory f(only(kHostile));
   f.refresh();
   const auto errors = f.errors();
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(errors.at("CtorAbortModifier").stage == modkit::LoadStage::Isolated);  // see the test above
+#else
   CHECK(errors.at("CtorAbortModifier").stage == modkit::LoadStage::Open);
+#endif
   for (const char* name : {"SegvCtorModifier", "AbortCtorModifier", "ExitCtorModifier", "HangCtorModifier",
                            "CrashDescriptorModifier"}) {
     REQUIRE_MESSAGE(errors.count(name) == 1, name);

@@ -20,7 +20,7 @@
 namespace modkit {
 
 namespace detail {
-struct LazyType;
+class LazyType;
 struct FileOutcome;
 class RegistryCache;
 }
