@@ -4,7 +4,9 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 
 #include <nlohmann/json.hpp>
 
@@ -227,13 +229,42 @@ CalibrationData CalibrationData::parse_safetensors(const std::string& bytes, con
   return out;
 }
 
+namespace {
+
+// The bytes of a file for PyTorch's zip reader. torch::jit::pickle_load's own adapter copies
+// whatever range the reader asks for, and on a truncated archive miniz asks past the end
+// (AddressSanitizer caught the over-read): reads here stop at the end of the data.
+class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::string& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::string& bytes_;
+};
+
+// What torch.save wrote: the pickle "data" of the archive, with its tensors.
+c10::IValue load_torch_save(const std::string& bytes) {
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
+  return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", c10::nullopt,
+                                           c10::nullopt, c10::nullopt, reader);
+}
+
+}  // namespace
+
 CalibrationData CalibrationData::load(const std::string& path) {
   const std::string bytes = read_file(path);
   if (bytes.empty()) fail(path, "expected a torch.save or safetensors file, found an empty file");
   if (bytes.compare(0, 4, std::string("PK\x03\x04", 4)) == 0) {
     c10::IValue value;
     try {
-      value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+      value = load_torch_save(bytes);
     } catch (const c10::Error& e) {
       fail(path, "expected a torch.save archive, found a corrupt one or another zip file (" +
                      first_line(e.what_without_backtrace()) + ")");
