@@ -1,7 +1,5 @@
 // Fuzz target: the TOML recipe parser; a recipe it accepts must survive its canonical TOML form unchanged.
-#include "fuzz_target.hpp"
-
-#include <modkit/core/recipe.hpp>
+#include "recipe_round_trip.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -42,18 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const modkit::RecipeError&) {
     return 0;  // refused with a location: what bad input should get
   }
-  std::string canonical;
-  try {
-    canonical = recipe.to_toml();
-  } catch (const modkit::ValueError&) {
-    return 0;  // documented: what TOML cannot hold
-  }
-  modkit::Recipe back;
-  try {
-    back = modkit::Recipe::parse_toml(canonical, "canonical.toml");
-  } catch (const modkit::RecipeError& e) {
-    modkit::fuzz::require(false, std::string("the canonical form does not parse: ") + e.what() + "\n" + canonical);
-  }
-  modkit::fuzz::require(same(recipe, back), "the canonical form parses to another recipe:\n" + canonical);
+  const auto canonical = modkit::fuzz::round_trip(recipe, "canonical form", "canonical.toml");
+  if (!canonical) return 0;  // documented: what TOML cannot hold
+  modkit::fuzz::require(same(recipe, canonical->back), "the canonical form parses to another recipe:\n" + canonical->toml);
   return 0;
 }

@@ -1,7 +1,5 @@
-// Fuzz target: the llmcompressor YAML recipe importer; a recipe it accepts must convert to TOML and back unchanged.
-#include "fuzz_target.hpp"
-
-#include <modkit/core/recipe.hpp>
+// Fuzz target: the llmcompressor YAML recipe importer; a recipe it accepts must convert to TOML that parses back to as many stages.
+#include "recipe_round_trip.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -20,17 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const modkit::RecipeError&) {
     return 0;
   }
-  std::string toml;
-  try {
-    toml = recipe.to_toml();  // what `modkit recipe convert` writes
-  } catch (const modkit::ValueError&) {
-    return 0;
-  }
-  try {
-    const modkit::Recipe back = modkit::Recipe::parse_toml(toml, "converted.toml");
-    modkit::fuzz::require(back.stages.size() == recipe.stages.size(), "the converted recipe has other stages:\n" + toml);
-  } catch (const modkit::RecipeError& e) {
-    modkit::fuzz::require(false, std::string("the converted recipe does not parse: ") + e.what() + "\n" + toml);
-  }
+  const auto converted = modkit::fuzz::round_trip(recipe, "converted recipe", "converted.toml");  // `recipe convert`
+  if (!converted) return 0;
+  modkit::fuzz::require(converted->back.stages.size() == recipe.stages.size(),
+                        "the converted recipe has other stages:\n" + converted->toml);
   return 0;
 }
