@@ -139,10 +139,11 @@ class Reader {
     if (v > 1) fail("has a corrupt " + std::string(what) + " (expected 0 or 1, found " + std::to_string(v) + ")");
     return v == 1;
   }
-  std::string str(const char* what) {
+  std::string str(const char* what) { return std::string(view(what)); }
+  std::string_view view(const char* what) {
     const uint32_t n = u32(what);
     const uint8_t* b = take(n, what);
-    return std::string(reinterpret_cast<const char*>(b), n);
+    return {reinterpret_cast<const char*>(b), n};
   }
   void skip_str(const char* what) { take(u32(what), what); }
   // A count of items that each take at least `min_bytes`: checked against
@@ -240,10 +241,10 @@ bool cached_stage(uint8_t v, LoadStage& out) {
 }
 
 // The types block of one file: a count, then each type, one per loaded name in order.
-std::vector<ModifierInfo> read_types(Reader& in, const std::vector<std::string>& names, const std::string& path) {
+std::vector<ModifierInfo> read_types(Reader& in, const std::vector<std::string_view>& names, std::string_view path) {
   const uint32_t types = in.count("types", 4 * 8);
   if (types != names.size()) {
-    in.fail("lists " + std::to_string(types) + " valid types for '" + path + "', expected one per loaded record (" +
+    in.fail("lists " + std::to_string(types) + " valid types for '" + std::string(path) + "', expected one per loaded record (" +
             std::to_string(names.size()) + ")");
   }
   std::vector<ModifierInfo> out;
@@ -251,10 +252,13 @@ std::vector<ModifierInfo> read_types(Reader& in, const std::vector<std::string>&
   for (uint32_t i = 0; i < types; ++i) {
     out.push_back(in.info());
     if (out.back().name != names[i]) {
-      in.fail("has type '" + out.back().name + "' where its records say '" + names[i] + "' in '" + path + "'");
+      in.fail("has type '" + out.back().name + "' where its records say '" + std::string(names[i]) + "' in '" +
+              std::string(path) + "'");
     }
   }
-  if (in.left() != 0) in.fail("has " + std::to_string(in.left()) + " stray bytes after the types of '" + path + "'");
+  if (in.left() != 0) {
+    in.fail("has " + std::to_string(in.left()) + " stray bytes after the types of '" + std::string(path) + "'");
+  }
   return out;
 }
 
@@ -265,10 +269,11 @@ std::string encode_types(const std::vector<ModifierInfo>& types) {
   return std::move(w.bytes());
 }
 
-CachedFile read_file_entry(Reader& in, const CacheBytes& bytes, const std::string& name) {
+CachedFile read_file_entry(Reader& in, const CacheBytes& bytes, const std::shared_ptr<const std::string>& name) {
   CachedFile f;
-  f.path = in.str("file path");
-  if (f.path.empty()) in.fail("has an entry without a file path");
+  const std::string_view path = in.view("file path");
+  if (path.empty()) in.fail("has an entry without a file path");
+  f.path = path;
   f.experimental = in.flag("registry flag");
   f.stamp.device = in.u64("file stamp");
   f.stamp.inode = in.u64("file stamp");
@@ -279,17 +284,21 @@ CachedFile read_file_entry(Reader& in, const CacheBytes& bytes, const std::strin
   // names of the loaded ones kept (the types must match them)
   const uint32_t records = in.count("records", 4 + 1 + 4);
   const uint8_t* first_record = in.here();
-  std::vector<std::string> loaded;
+  std::vector<std::string_view> loaded;
+  loaded.reserve(records);
   for (uint32_t i = 0; i < records; ++i) {
-    const uint32_t name_size = in.u32("record name");
-    const uint8_t* name = in.take(name_size, "record name");
+    const std::string_view record_name = in.view("record name");
     const uint8_t stage = in.u8("record stage");
     LoadStage parsed = LoadStage::Scan;
     if (!cached_stage(stage, parsed)) {
       in.fail("has a corrupt record stage " + std::to_string(stage) + " for '" + f.path + "'");
     }
     in.skip_str("record reason");
-    if (parsed == LoadStage::Loaded) loaded.emplace_back(reinterpret_cast<const char*>(name), name_size);
+    if (parsed == LoadStage::Loaded) {
+      loaded.push_back(record_name);
+    } else {
+      ++f.encoded_failures;
+    }
   }
   const auto* base = reinterpret_cast<const uint8_t*>(bytes->data());
   f.encoded_records = {bytes, static_cast<size_t>(first_record - base), static_cast<size_t>(in.here() - first_record),
@@ -301,8 +310,8 @@ CachedFile read_file_entry(Reader& in, const CacheBytes& bytes, const std::strin
             std::to_string(in.left()) + " left");
   }
   const uint8_t* at = in.take(static_cast<size_t>(block), "types");
-  const size_t offset = static_cast<size_t>(at - reinterpret_cast<const uint8_t*>(bytes->data()));
-  f.types = CachedTypes(bytes, offset, static_cast<size_t>(block), name, f.path, std::move(loaded));
+  f.types = CachedTypes::encoded_in(bytes, static_cast<size_t>(at - base), static_cast<size_t>(block), name, path,
+                                    std::move(loaded));
   return f;
 }
 
@@ -314,14 +323,15 @@ struct CachedTypes::State {
   // while encoded:
   CacheBytes bytes;
   size_t offset = 0, size = 0;
-  std::string file;    // the cache file
-  std::string plugin;  // the plugin file they describe
-  std::vector<std::string> names;
+  std::shared_ptr<const std::string> file;  // the cache file
+  std::string_view plugin;                  // the plugin file they describe
+  std::vector<std::string_view> names;      // views into `bytes`, or into `owned`
+  std::vector<std::string> owned;           // the plugin path and names, when given as copies
   std::once_flag decoded;
   std::string error;  // why they do not decode ("" when they do)
 
   std::vector<ModifierInfo> decode() const {
-    Reader in(reinterpret_cast<const uint8_t*>(bytes->data()) + offset, size, file);
+    Reader in(reinterpret_cast<const uint8_t*>(bytes->data()) + offset, size, *file);
     return read_types(in, names, plugin);
   }
 };
@@ -333,12 +343,30 @@ CachedTypes::CachedTypes(std::vector<ModifierInfo> types) : CachedTypes() { stat
 CachedTypes::CachedTypes(CacheBytes bytes, size_t offset, size_t size, std::string file,
                          std::string plugin, std::vector<std::string> names)
     : state_(std::make_shared<State>()) {
-  state_->bytes = std::move(bytes);
-  state_->offset = offset;
-  state_->size = size;
-  state_->file = std::move(file);
-  state_->plugin = std::move(plugin);
-  state_->names = std::move(names);
+  State& s = *state_;
+  s.bytes = std::move(bytes);
+  s.offset = offset;
+  s.size = size;
+  s.file = std::make_shared<const std::string>(std::move(file));
+  s.owned = std::move(names);
+  s.owned.push_back(std::move(plugin));  // the vector is complete: views into it stay valid
+  s.names.assign(s.owned.begin(), s.owned.end() - 1);
+  s.plugin = s.owned.back();
+}
+
+CachedTypes CachedTypes::encoded_in(CacheBytes bytes, size_t offset, size_t size,
+                                    std::shared_ptr<const std::string> file, std::string_view plugin,
+                                    std::vector<std::string_view> names) {
+  CachedTypes t;
+  State& s = *t.state_;
+  s.known = false;
+  s.bytes = std::move(bytes);
+  s.offset = offset;
+  s.size = size;
+  s.file = std::move(file);
+  s.plugin = plugin;
+  s.names = std::move(names);
+  return t;
 }
 
 const std::vector<ModifierInfo>& CachedTypes::get() const {
@@ -362,27 +390,33 @@ std::vector<ModifierInfo> CachedTypes::decode() const {
 
 size_t CachedTypes::size() const { return state_->known ? state_->types.size() : state_->names.size(); }
 
-const std::string& CachedTypes::name(size_t index) const {
-  return state_->known ? state_->types.at(index).name : state_->names.at(index);
+std::string_view CachedTypes::name(size_t index) const {
+  return state_->known ? std::string_view(state_->types.at(index).name) : state_->names.at(index);
 }
 
 std::vector<LoadRecord> CachedFile::load_records() const {
-  if (!encoded_records.bytes) return records;
+  std::vector<LoadRecord> out;
+  append_records(out);
+  return out;
+}
+
+void CachedFile::append_records(std::vector<LoadRecord>& out) const {
+  if (!encoded_records.bytes) {
+    out.insert(out.end(), records.begin(), records.end());
+    return;
+  }
   Reader in(reinterpret_cast<const uint8_t*>(encoded_records.bytes->data()) + encoded_records.offset,
             encoded_records.size, path);
-  std::vector<LoadRecord> out;
-  out.reserve(encoded_records.count);
+  out.reserve(out.size() + encoded_records.count);
   for (uint32_t i = 0; i < encoded_records.count; ++i) {
-    LoadRecord r;
-    r.name = in.str("record name");
+    LoadRecord& r = out.emplace_back();
+    r.name = in.view("record name");
     cached_stage(in.u8("record stage"), r.stage);  // checked when the entry was read
-    r.reason = in.str("record reason");
+    r.reason = in.view("record reason");
     r.file = path;
     r.experimental = experimental;
     r.source = RecordSource::Cache;
-    out.push_back(std::move(r));
   }
-  return out;
 }
 
 std::string CachedTypes::encoded() const {
@@ -446,7 +480,8 @@ std::vector<CachedFile> decode_cache_payload(CacheBytes bytes, size_t offset,
   const uint32_t files = in.count("file entries", 4 + 1 + 1 + 5 * 8 + 4 + 8);
   std::vector<CachedFile> out;
   out.reserve(files);
-  for (uint32_t i = 0; i < files; ++i) out.push_back(read_file_entry(in, bytes, name));
+  const auto shared_name = std::make_shared<const std::string>(name);
+  for (uint32_t i = 0; i < files; ++i) out.push_back(read_file_entry(in, bytes, shared_name));
   if (in.left() != 0) in.fail("has " + std::to_string(in.left()) + " bytes after its last entry");
   return out;
 }

@@ -21,37 +21,93 @@ namespace fs = boost::filesystem;
 namespace modkit {
 
 using TypePtr = std::shared_ptr<const detail::LazyType>;
+using TypeMap = std::map<std::string_view, TypePtr, std::less<>>;  // keys view the types' own names
 
 struct ModifierFactory::Registry {
   bool loaded = false;
-  std::map<std::string, TypePtr> main;
-  std::map<std::string, TypePtr> experimental;
+  TypeMap main;
+  TypeMap experimental;
   std::map<std::string, Constructor> registered;
-  std::vector<LoadRecord> records;
   std::map<std::string, LoadRecord> errors;
 
-  void add_records(std::vector<LoadRecord> more) {
-    records.reserve(records.size() + more.size());
-    for (auto& r : more) {
+  // Appends one file's records, or a batch made here; the failures go to `errors` at once.
+  void add(detail::FileOutcome&& outcome) { append(std::move(outcome.records), std::move(outcome.encoded_records)); }
+  void add_records(std::vector<LoadRecord> more) { append(std::move(more), nullptr); }
+
+  // Every record in order; those still encoded in registry cache entries are decoded the first time.
+  std::vector<LoadRecord>& all_records() {
+    std::call_once(decoded_once_, [this] {
+      for (auto& batch : batches_) {
+        if (batch.encoded) {
+          batch.encoded->append_records(records_);
+        } else {
+          records_.insert(records_.end(), std::make_move_iterator(batch.made.begin()),
+                          std::make_move_iterator(batch.made.end()));
+        }
+      }
+      batches_.clear();
+      decoded_ = true;
+    });
+    return records_;
+  }
+
+ private:
+  // a warm refresh() leaves the records of loaded types encoded: most hosts never ask for them
+  struct Batch {
+    std::vector<LoadRecord> made;
+    std::shared_ptr<const detail::CachedFile> encoded;  // all loaded: nothing for `errors`
+  };
+
+  // called by one thread: while the registry is built, or under the factory's unique lock
+  void append(std::vector<LoadRecord> made, std::shared_ptr<const detail::CachedFile> encoded) {
+    for (const auto& r : made) {
       if (!r.ok() && r.stage != LoadStage::Shadowed) errors.emplace(r.name, r);
-      records.push_back(std::move(r));
+    }
+    if (decoded_) {
+      records_.insert(records_.end(), std::make_move_iterator(made.begin()), std::make_move_iterator(made.end()));
+      if (encoded) encoded->append_records(records_);
+    } else if (encoded) {
+      batches_.push_back({{}, std::move(encoded)});
+    } else if (!batches_.empty() && !batches_.back().encoded) {
+      auto& into = batches_.back().made;
+      into.insert(into.end(), std::make_move_iterator(made.begin()), std::make_move_iterator(made.end()));
+    } else if (!made.empty()) {
+      batches_.push_back({std::move(made), nullptr});
     }
   }
+
+  std::vector<Batch> batches_;
+  std::vector<LoadRecord> records_;
+  std::once_flag decoded_once_;
+  bool decoded_ = false;
 };
 
 namespace {
 
-void merge(std::map<std::string, TypePtr>& into, std::vector<LoadRecord>& records, detail::FileOutcome&& load) {
-  for (auto& record : load.records) {
-    if (auto it = record.ok() ? into.find(record.name) : into.end(); it != into.end()) {
-      const std::string first = it->second->file()->path();
+// Adds the file's types to `into`; a valid type whose name an earlier file
+// provides is shadowed instead (first wins), and its record says so.
+void merge(TypeMap& into, detail::FileOutcome& load) {
+  std::vector<std::pair<std::string_view, std::string>> shadowed;  // name, the file that provides it first
+  for (auto& type : load.types) {
+    const std::string_view name = type->name();
+    // files are walked in sorted order and their names mostly ascend: try the end first
+    auto at = !into.empty() && std::prev(into.end())->first < name ? into.end() : into.lower_bound(name);
+    if (at != into.end() && at->first == name) {
+      shadowed.emplace_back(name, at->second->file()->path());
+    } else {
+      into.emplace_hint(at, name, std::move(type));
+    }
+  }
+  if (shadowed.empty()) return;
+  for (auto& record : load.decoded_records()) {
+    for (const auto& [name, first] : shadowed) {
+      if (!record.ok() || record.name != name) continue;
       record.stage = LoadStage::Shadowed;
       record.reason = "shadowed by '" + first + "', which provides the same name first";
       spdlog::warn("'{}' in '{}' is shadowed by '{}' (first wins)", record.name, record.file, first);
+      break;
     }
-    records.push_back(std::move(record));
   }
-  for (auto& type : load.types) into.emplace(type->name(), std::move(type));
 }
 
 // The entry of a type; nullopt (and a warning) when its metadata cannot be
@@ -153,12 +209,10 @@ void ModifierFactory::refresh() {
     for (auto& file : discover_plugin_files(dir.string())) files.push_back(std::move(file));
   }
   std::vector<detail::FileOutcome> loads = load_files(files);
-  std::vector<LoadRecord> records;
-  records.reserve(files.size() * 5);
   for (size_t i = 0; i < files.size(); ++i) {
-    merge(files[i].experimental ? fresh->experimental : fresh->main, records, std::move(loads[i]));
+    merge(files[i].experimental ? fresh->experimental : fresh->main, loads[i]);
+    fresh->add(std::move(loads[i]));
   }
-  fresh->add_records(std::move(records));
   fresh->loaded = true;
   std::unique_lock lock(mutex_);
   fresh->registered = std::move(registry_->registered);
@@ -172,8 +226,7 @@ bool ModifierFactory::loaded() const {
 
 std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const std::string& dir,
                                                                         bool experimental) {
-  std::map<std::string, TypePtr> types;
-  std::vector<LoadRecord> records;
+  TypeMap types;
   const fs::path root(dir);
   boost::system::error_code ec;
   if (!fs::is_directory(root, ec)) {
@@ -184,14 +237,14 @@ std::map<std::string, ModifierEntry> ModifierFactory::load_from_package(const st
     files.push_back({std::move(file), experimental, dir});
   }
   std::vector<detail::FileOutcome> loads = load_files(files);
-  for (auto& load : loads) merge(types, records, std::move(load));
+  for (auto& load : loads) merge(types, load);
   {
     std::unique_lock lock(mutex_);
-    registry_->add_records(std::move(records));
+    for (auto& load : loads) registry_->add(std::move(load));
   }
   std::map<std::string, ModifierEntry> out;
   for (const auto& [name, type] : types) {
-    if (auto e = entry_of(type, experimental)) out.emplace(name, std::move(*e));
+    if (auto e = entry_of(type, experimental)) out.emplace(std::string(name), std::move(*e));
   }
   return out;
 }
@@ -203,7 +256,7 @@ std::unique_ptr<Modifier> ModifierFactory::create_plugin(const TypePtr& type, co
   try {
     info = &type->info();
   } catch (const std::exception& e) {
-    failure = LoadRecord::make(type->name(), type->file()->path(), LoadStage::Scan,
+    failure = LoadRecord::make(std::string(type->name()), type->file()->path(), LoadStage::Scan,
                                std::string("its registry cache entry does not decode (") + e.what() +
                                    "); refresh() scans the file again",
                                type->file()->experimental());
@@ -235,7 +288,7 @@ void ModifierFactory::record_failure(const TypePtr& type, const LoadRecord& fail
       }
     }
     if (present) {
-      for (auto& record : r.records) {
+      for (auto& record : r.all_records()) {
         if (record.name == failure.name && record.file == failure.file && record.ok()) {
           const std::string resolved = record.resolved;
           record = failure;
@@ -305,8 +358,8 @@ void ModifierFactory::throw_not_found(const std::string& type) const {
 
 std::vector<std::string> ModifierFactory::known_names() const {
   std::set<std::string> names;
-  for (const auto& [n, t] : registry_->main) names.insert(n);
-  for (const auto& [n, t] : registry_->experimental) names.insert(n);
+  for (const auto& [n, t] : registry_->main) names.emplace(n);
+  for (const auto& [n, t] : registry_->experimental) names.emplace(n);
   for (const auto& [n, c] : registry_->registered) names.insert(n);
   for (const auto& [n, e] : registry_->errors) {
     if (!n.empty()) names.insert(n);
@@ -327,7 +380,7 @@ std::map<std::string, LoadRecord> ModifierFactory::errors() const {
 
 std::vector<LoadRecord> ModifierFactory::records() const {
   std::shared_lock lock(mutex_);
-  return registry_->records;
+  return registry_->all_records();
 }
 
 std::vector<ModifierEntry> ModifierFactory::modifiers() const {

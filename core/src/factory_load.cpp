@@ -193,7 +193,7 @@ std::vector<detail::FileOutcome> ModifierFactory::load_files(const std::vector<P
   // keep the real location where a symlink leads elsewhere (a relative path alone is not news)
   for (size_t i = 0; i < n; ++i) {
     if (resolved[i].empty()) continue;
-    for (auto& r : out[i].records) r.resolved = resolved[i];
+    for (auto& r : out[i].decoded_records()) r.resolved = resolved[i];
   }
   return out;
 }

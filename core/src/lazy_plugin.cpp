@@ -68,11 +68,11 @@ std::shared_ptr<const PluginModifierType> LazyFile::resolve(const ModifierInfo& 
 }
 
 LazyType::LazyType(std::shared_ptr<LazyFile> file, std::shared_ptr<const ModifierInfo> info)
-    : file_(std::move(file)), name_(&info->name), info_(std::move(info)) {}
+    : file_(std::move(file)), name_(info->name), info_(std::move(info)) {}
 
-LazyType::LazyType(std::shared_ptr<LazyFile> file, const std::string& name, std::shared_ptr<const CachedFile> entry,
+LazyType::LazyType(std::shared_ptr<LazyFile> file, std::string_view name, std::shared_ptr<const CachedFile> entry,
                    size_t index)
-    : file_(std::move(file)), name_(&name), entry_(std::move(entry)), index_(index) {}
+    : file_(std::move(file)), name_(name), entry_(std::move(entry)), index_(index) {}
 
 const ModifierInfo& LazyType::info() const {
   if (info_) return *info_;
@@ -105,15 +105,34 @@ FileOutcome outcome_of_scan(std::vector<LoadRecord> records, std::vector<Modifie
   return out;
 }
 
+std::vector<LoadRecord>& FileOutcome::decoded_records() {
+  if (encoded_records) {
+    records = encoded_records->load_records();
+    encoded_records.reset();
+  }
+  return records;
+}
+
 FileOutcome outcome_of_cache(const std::shared_ptr<const CachedFile>& entry, const std::optional<FileStamp>& stamp,
                              const HostFingerprint& host) {
   FileOutcome out;
-  out.records = entry->load_records();
-  if (entry->types.size() == 0) return out;
+  // the failures are wanted at once (for errors()); records of loaded types only when asked for
+  if (entry->encoded_records.bytes && entry->encoded_failures == 0) {
+    out.encoded_records = entry;
+  } else {
+    out.records = entry->load_records();
+  }
+  const size_t n = entry->types.size();
+  if (n == 0) return out;
   auto file = std::make_shared<LazyFile>(entry->path, entry->experimental, stamp, host);
-  for (size_t k = 0; k < entry->types.size(); ++k) {
+  // one allocation for the file's types, each shared through it
+  auto types = std::make_shared<std::vector<LazyType>>();
+  types->reserve(n);
+  out.types.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
     // the name lives in the entry, which the type keeps
-    out.types.push_back(std::make_shared<const LazyType>(file, entry->types.name(k), entry, k));
+    const LazyType& type = types->emplace_back(file, entry->types.name(k), entry, k);
+    out.types.push_back(std::shared_ptr<const LazyType>(types, &type));
   }
   return out;
 }

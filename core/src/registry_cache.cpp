@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -190,16 +191,33 @@ std::optional<CacheImage> RegistryCache::read() const {
   return read_image(stamp, unsafe);
 }
 
+namespace {
+
+bool entry_before(const std::shared_ptr<const CachedFile>& a, const std::shared_ptr<const CachedFile>& b) {
+  return a->path != b->path ? a->path < b->path : a->experimental < b->experimental;
+}
+
+// Sorted for lookup(); of two entries for one file (a hand-made cache) the first is kept.
+CacheEntries sorted_entries(CacheEntries entries) {
+  std::stable_sort(entries.begin(), entries.end(), entry_before);
+  auto same = [](const auto& a, const auto& b) { return !entry_before(a, b) && !entry_before(b, a); };
+  entries.erase(std::unique(entries.begin(), entries.end(), same), entries.end());
+  return entries;
+}
+
+}  // namespace
+
 void RegistryCache::reload_locked() {
   if (read_once_ && FileStamp::of(file_) == read_stamp_) return;
   read_once_ = true;
   read_stamp_.reset();
   auto entries = std::make_shared<CacheEntries>();
   if (auto image = read_image(read_stamp_, unsafe_)) {
-    for (auto& f : image->files) {
-      std::string key = key_of(f.path, f.experimental);
-      entries->emplace(std::move(key), std::make_shared<const CachedFile>(std::move(f)));
-    }
+    // one allocation for every entry, each shared through it
+    auto files = std::make_shared<std::vector<CachedFile>>(std::move(image->files));
+    entries->reserve(files->size());
+    for (const auto& f : *files) entries->push_back(std::shared_ptr<const CachedFile>(files, &f));
+    *entries = sorted_entries(std::move(*entries));
   }
   entries_ = std::move(entries);
 }
@@ -218,9 +236,14 @@ std::shared_ptr<const CacheEntries> RegistryCache::snapshot() {
 
 std::shared_ptr<const CachedFile> RegistryCache::lookup(const CacheEntries& entries, const std::string& path,
                                                         bool experimental, const FileStamp& stamp) {
-  auto it = entries.find(key_of(path, experimental));
-  if (it == entries.end() || it->second->stamp != stamp) return nullptr;
-  return it->second;
+  auto it = std::lower_bound(entries.begin(), entries.end(), std::pair<const std::string&, bool>(path, experimental),
+                             [](const std::shared_ptr<const CachedFile>& e, const std::pair<const std::string&, bool>& key) {
+                               return e->path != key.first ? e->path < key.first : e->experimental < key.second;
+                             });
+  if (it == entries.end() || (*it)->path != path || (*it)->experimental != experimental || (*it)->stamp != stamp) {
+    return nullptr;
+  }
+  return *it;
 }
 
 void RegistryCache::update(std::vector<CachedFile> fresh, const std::vector<std::string>& forget) {
@@ -229,21 +252,20 @@ void RegistryCache::update(std::vector<CachedFile> fresh, const std::vector<std:
   try {
     reload_locked();  // keep what other processes wrote since
     if (!unsafe_.empty()) return;  // said when read
-    auto merged = std::make_shared<CacheEntries>();
-    for (const auto& [key, entry] : *entries_) {
+    // fresh entries first: they replace what the file had for the same plugin file
+    CacheEntries merged;
+    for (auto& f : fresh) merged.push_back(std::make_shared<const CachedFile>(std::move(f)));
+    for (const auto& entry : *entries_) {
       bool dropped = false;
       for (const auto& path : forget) dropped = dropped || entry->path == path;
       // a file that changed or vanished: its entry can never match again
       const auto now = FileStamp::of(entry->path);
-      if (!dropped && now && *now == entry->stamp) merged->emplace(key, entry);
+      if (!dropped && now && *now == entry->stamp) merged.push_back(entry);
     }
-    for (auto& f : fresh) {
-      std::string key = key_of(f.path, f.experimental);
-      (*merged)[std::move(key)] = std::make_shared<const CachedFile>(std::move(f));
-    }
+    auto sorted = std::make_shared<CacheEntries>(sorted_entries(std::move(merged)));
     CacheImage image;
     image.host_key = host_key_;
-    for (const auto& [key, entry] : *merged) image.files.push_back(*entry);
+    for (const auto& entry : *sorted) image.files.push_back(*entry);
     const std::string bytes = encode_cache(image);
     const std::string dir = file_.substr(0, file_.find_last_of('/'));
     if (std::string why = make_directories(dir); !why.empty()) {
@@ -253,7 +275,7 @@ void RegistryCache::update(std::vector<CachedFile> fresh, const std::vector<std:
     write_atomically(file_, bytes, "cannot write registry cache '" + file_ + "': ");
     ::chmod(file_.c_str(), 0644);  // never group- or world-writable, whatever the umask (see reload_locked)
     read_stamp_ = FileStamp::of(file_);
-    entries_ = std::move(merged);
+    entries_ = std::move(sorted);
   } catch (const std::exception& e) {
     spdlog::warn("{}", e.what());
   }

@@ -100,6 +100,52 @@ TEST_CASE("a warm cache gives every record without starting the scanner or loadi
   }
 }
 
+TEST_CASE("a warm refresh gives the cold one's records in the same order: shadowed, failed and symlinked ones too") {
+  Setup s;
+  const std::string second = s.tmp / "second";
+  copy_plugin(kFixtures + "/wrong_magic/wrong_magic.so", s.plugins + "/wrong_magic.so");
+  copy_plugin(kGood, second + "/a_good_again.so");  // the first directory provides its name: shadowed
+  REQUIRE(::symlink(s.marker_plugin.c_str(), (second + "/b_link.so").c_str()) == 0);
+  copy_plugin(kCachePlugins + "/cache_marker.so", second + "/experimental/marker.so");
+  auto options = s.options();
+  options.plugin_dirs.push_back(second);
+
+  auto fields = [](const modkit::LoadRecord& r) {
+    return r.name + "|" + r.file + "|" + r.resolved + "|" + to_string(r.stage) + "|" + r.reason + "|" +
+           (r.experimental ? "x" : "m");
+  };
+  modkit::ModifierFactory cold(options);
+  cold.refresh();
+  modkit::ModifierFactory warm(options);
+  warm.refresh();
+  const auto cold_records = cold.records(), warm_records = warm.records();
+  REQUIRE(cold_records.size() == 6);
+  REQUIRE(warm_records.size() == cold_records.size());
+  for (size_t i = 0; i < cold_records.size(); ++i) {
+    CAPTURE(i);
+    CHECK(fields(warm_records[i]) == fields(cold_records[i]));
+    CHECK(cold_records[i].source == RecordSource::Scan);
+    CHECK(warm_records[i].source == RecordSource::Cache);
+  }
+  CHECK(line_count(s.scans) == 1);
+  const auto shadowed = std::find_if(warm_records.begin(), warm_records.end(), [&](const auto& r) {
+    return r.file == second + "/a_good_again.so";
+  });
+  REQUIRE(shadowed != warm_records.end());
+  CHECK(shadowed->stage == LoadStage::Shadowed);
+  CHECK(shadowed->reason == "shadowed by '" + s.good + "', which provides the same name first");
+  const auto link = std::find_if(warm_records.begin(), warm_records.end(), [&](const auto& r) {
+    return r.file == second + "/b_link.so";
+  });
+  REQUIRE(link != warm_records.end());
+  CHECK(link->resolved == s.marker_plugin);
+  CHECK(warm.errors().size() == cold.errors().size());
+  CHECK(warm.errors().at("WrongMagicModifier").source == RecordSource::Cache);
+  REQUIRE(warm.find("MarkerModifier").has_value());
+  CHECK(warm.find("MarkerModifier")->experimental);  // the experimental registry is searched first
+  CHECK(warm.find("GoodFixtureModifier")->file == s.good);
+}
+
 TEST_CASE("an entry is used only while the file and the host are unchanged") {
   Setup s;
   {

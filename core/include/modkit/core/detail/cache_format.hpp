@@ -36,6 +36,11 @@ class CachedTypes {
   /// `file`) for the plugin file `plugin`: one per name of `names`, in order.
   CachedTypes(CacheBytes bytes, size_t offset, size_t size, std::string file,
               std::string plugin, std::vector<std::string> names);
+  /// As above, without copies: `plugin` and `names` are views into `bytes`
+  /// (which the types keep alive) and `file` is shared by a file's entries.
+  static CachedTypes encoded_in(CacheBytes bytes, size_t offset, size_t size,
+                                std::shared_ptr<const std::string> file, std::string_view plugin,
+                                std::vector<std::string_view> names);
 
   /// The types, decoded the first time. Throws ValueError "registry cache
   /// '<file>' ..." when they do not decode, fail metadata checks or do not
@@ -47,7 +52,7 @@ class CachedTypes {
   /// How many there are (known without decoding).
   size_t size() const;
   /// The name of the `index`-th, known without decoding; valid while this (or a copy) lives.
-  const std::string& name(size_t index) const;
+  std::string_view name(size_t index) const;
 
   /// The encoded form (for writing the cache again without decoding).
   std::string encoded() const;
@@ -77,8 +82,13 @@ struct CachedFile {
     uint32_t count = 0;
   } encoded_records;
 
+  /// How many of the encoded records are not loaded (known without decoding them).
+  uint32_t encoded_failures = 0;
+
   /// The records: `records`, or the encoded ones decoded now (file = path, source = cache).
   std::vector<LoadRecord> load_records() const;
+  /// Appends load_records() to `out`.
+  void append_records(std::vector<LoadRecord>& out) const;
   /// How many records there are.
   size_t record_count() const { return encoded_records.bytes ? encoded_records.count : records.size(); }
 };

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modkit::detail {
@@ -62,10 +63,10 @@ class LazyType {
   LazyType(std::shared_ptr<LazyFile> file, std::shared_ptr<const ModifierInfo> info);
   /// The `index`-th type of a registry cache entry, named `name` (which
   /// lives in `entry`, e.g. its record's name).
-  LazyType(std::shared_ptr<LazyFile> file, const std::string& name, std::shared_ptr<const CachedFile> entry,
+  LazyType(std::shared_ptr<LazyFile> file, std::string_view name, std::shared_ptr<const CachedFile> entry,
            size_t index);
 
-  const std::string& name() const { return *name_; }
+  std::string_view name() const { return name_; }
   const std::shared_ptr<LazyFile>& file() const { return file_; }
   /// The metadata. Throws ValueError when its registry cache entry does not
   /// decode (a cache damaged in a way its checksum did not catch).
@@ -73,7 +74,7 @@ class LazyType {
 
  private:
   std::shared_ptr<LazyFile> file_;
-  const std::string* name_;                   // inside info_ or entry_, which it keeps alive
+  std::string_view name_;                     // inside info_ or entry_, which it keeps alive
   std::shared_ptr<const ModifierInfo> info_;  // known, or
   std::shared_ptr<const CachedFile> entry_;   // where it is encoded
   size_t index_ = 0;
@@ -83,6 +84,12 @@ class LazyType {
 struct FileOutcome {
   std::vector<LoadRecord> records;                    ///< one per *Modifier name, or one file-level record
   std::vector<std::shared_ptr<const LazyType>> types;  ///< the valid ones, in record order
+  /// When set, `records` is empty and the records are this registry cache
+  /// entry's, all loaded and still encoded (decoded when asked for).
+  std::shared_ptr<const CachedFile> encoded_records;
+
+  /// `records`, decoding encoded_records first when set.
+  std::vector<LoadRecord>& decoded_records();
 };
 
 /// The outcome of a load made in this process (the library is loaded).

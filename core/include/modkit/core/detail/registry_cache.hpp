@@ -14,8 +14,8 @@
 
 namespace modkit::detail {
 
-/// Cached outcomes by file: key_of(path, experimental) -> entry.
-using CacheEntries = std::map<std::string, std::shared_ptr<const CachedFile>>;
+/// Cached outcomes by file, sorted by (path, experimental): see RegistryCache::lookup().
+using CacheEntries = std::vector<std::shared_ptr<const CachedFile>>;
 
 /// One registry cache file, shared by every factory (and process) with the
 /// same host fingerprint. Entries are valid for one plugin file's stamp and
