@@ -21,7 +21,46 @@ namespace fs = boost::filesystem;
 namespace modkit {
 
 using TypePtr = std::shared_ptr<const detail::LazyType>;
-using TypeMap = std::map<std::string_view, TypePtr, std::less<>>;  // keys view the types' own names
+
+// Types by name, in a sorted vector: a registry is built once per refresh()
+// (mostly in ascending order, as files are walked sorted) and then only read.
+class TypeMap {
+ public:
+  using value_type = std::pair<std::string_view, TypePtr>;  // the key views the type's own name
+  using Items = std::vector<value_type>;
+
+ private:
+  // (defined first: the members below deduce their types from these)
+  template <class V>
+  static auto lower_bound(V& items, std::string_view name) {
+    return std::lower_bound(items.begin(), items.end(), name,
+                            [](const value_type& item, std::string_view n) { return item.first < n; });
+  }
+  template <class V>
+  static auto found(V& items, std::string_view name) {
+    auto at = lower_bound(items, name);
+    return at != items.end() && at->first == name ? at : items.end();
+  }
+  Items items_;
+
+ public:
+  auto begin() { return items_.begin(); }
+  auto end() { return items_.end(); }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+  auto find(std::string_view name) { return found(items_, name); }
+  auto find(std::string_view name) const { return found(items_, name); }
+  size_t count(std::string_view name) const { return find(name) != end() ? 1 : 0; }
+  void erase(Items::iterator at) { items_.erase(at); }
+  /// Adds `type` unless its name is taken: then returns the type that has it.
+  const TypePtr* insert_first(TypePtr& type) {
+    const std::string_view name = type->name();
+    auto at = !items_.empty() && items_.back().first < name ? items_.end() : lower_bound(items_, name);
+    if (at != items_.end() && at->first == name) return &at->second;
+    items_.emplace(at, name, std::move(type));
+    return nullptr;
+  }
+};
 
 struct ModifierFactory::Registry {
   bool loaded = false;
@@ -89,14 +128,7 @@ namespace {
 void merge(TypeMap& into, detail::FileOutcome& load) {
   std::vector<std::pair<std::string_view, std::string>> shadowed;  // name, the file that provides it first
   for (auto& type : load.types) {
-    const std::string_view name = type->name();
-    // files are walked in sorted order and their names mostly ascend: try the end first
-    auto at = !into.empty() && std::prev(into.end())->first < name ? into.end() : into.lower_bound(name);
-    if (at != into.end() && at->first == name) {
-      shadowed.emplace_back(name, at->second->file()->path());
-    } else {
-      into.emplace_hint(at, name, std::move(type));
-    }
+    if (const TypePtr* first = into.insert_first(type)) shadowed.emplace_back(type->name(), (*first)->file()->path());
   }
   if (shadowed.empty()) return;
   for (auto& record : load.decoded_records()) {

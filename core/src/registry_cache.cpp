@@ -199,7 +199,9 @@ bool entry_before(const std::shared_ptr<const CachedFile>& a, const std::shared_
 
 // Sorted for lookup(); of two entries for one file (a hand-made cache) the first is kept.
 CacheEntries sorted_entries(CacheEntries entries) {
-  std::stable_sort(entries.begin(), entries.end(), entry_before);
+  if (!std::is_sorted(entries.begin(), entries.end(), entry_before)) {  // as written: sorted
+    std::stable_sort(entries.begin(), entries.end(), entry_before);
+  }
   auto same = [](const auto& a, const auto& b) { return !entry_before(a, b) && !entry_before(b, a); };
   entries.erase(std::unique(entries.begin(), entries.end(), same), entries.end());
   return entries;
