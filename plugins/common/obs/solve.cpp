@@ -435,8 +435,38 @@ at::Tensor activation_order(const at::Tensor& h) {
   return std::get<1>(at::sort(h.diagonal(), /*stable=*/true, /*dim=*/0, /*descending=*/true));
 }
 
+// out[r, j] = in[src_row(r), idx[j]] for contiguous row-major matrices: each output row is gathered
+// from one source row (which stays in cache), rows in parallel. ATen's index_select along dim 1
+// walks the matrix a column at a time, which made actorder's permutations cost 0.3 s at 4096².
+template <class T, class SourceRow>
+at::Tensor gather_rows_columns(const at::Tensor& in, const at::Tensor& idx, const SourceRow& src_row) {
+  const at::Tensor src = in.contiguous();
+  const int64_t rows = src.size(0), cols = src.size(1);
+  at::Tensor out = at::empty({rows, cols}, src.options());
+  const T* s = src.data_ptr<T>();
+  T* d = out.data_ptr<T>();
+  const int64_t* p = idx.data_ptr<int64_t>();
+  at::parallel_for(0, rows, 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* from = s + src_row(r, p) * cols;
+      T* to = d + r * cols;
+      for (int64_t j = 0; j < cols; ++j) to[j] = from[p[j]];
+    }
+  });
+  return out;
+}
+
+// in[:, idx] (float or int8)
+at::Tensor permute_columns(const at::Tensor& in, const at::Tensor& idx) {
+  auto same_row = [](int64_t r, const int64_t*) { return r; };
+  if (in.scalar_type() == at::kFloat) return gather_rows_columns<float>(in, idx, same_row);
+  if (in.scalar_type() == at::kChar) return gather_rows_columns<int8_t>(in, idx, same_row);
+  return in.index_select(1, idx).contiguous();
+}
+
+// h[perm][:, perm] in one pass (h: float32, as check_hessian requires)
 at::Tensor permute_symmetric(const at::Tensor& h, const at::Tensor& perm) {
-  return h.index_select(0, perm).index_select(1, perm).contiguous();
+  return gather_rows_columns<float>(h, perm, [](int64_t r, const int64_t* p) { return p[r]; });
 }
 
 void zero_columns(at::Tensor& w, const std::vector<int64_t>& columns) {
@@ -568,14 +598,14 @@ GptqResult gptq_quantize(const at::Tensor& weight, at::Tensor hessian, const Gpt
   if (args.actorder == quant::ActOrder::Group) {
     // permute first, then the groups are formed over the permuted columns (identity group map there)
     perm = activation_order(hessian);
-    source = source.index_select(1, perm);
+    source = permute_columns(source, perm);
     hessian = permute_symmetric(hessian, perm);
     out.qparams = quant::compute_qparams(source, args);
   } else if (args.actorder == quant::ActOrder::Weight) {
     // the groups of the original columns, then the processing order
     out.qparams = quant::compute_qparams(source, args);
     perm = activation_order(hessian);
-    source = source.index_select(1, perm);
+    source = permute_columns(source, perm);
     hessian = permute_symmetric(hessian, perm);
     const auto* p = perm.data_ptr<int64_t>();
     std::vector<int32_t> permuted(cols);
@@ -627,8 +657,8 @@ GptqResult gptq_quantize(const at::Tensor& weight, at::Tensor hessian, const Gpt
   hessian = at::Tensor();  // U is no longer needed
   if (perm.defined()) {
     const at::Tensor inverse = at::argsort(perm);
-    w = w.index_select(1, inverse);
-    if (with_integers) out.q = out.q.index_select(1, inverse).contiguous();
+    w = permute_columns(w, inverse);
+    if (with_integers) out.q = permute_columns(out.q, inverse);
     if (args.actorder == quant::ActOrder::Group) {
       at::Tensor g = at::empty({cols}, at::TensorOptions().dtype(at::kInt));
       const auto* pp = perm.data_ptr<int64_t>();
