@@ -1,8 +1,10 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
 #include <modkit/core/detail/core_library.hpp>
 #include <modkit/core/detail/lazy_plugin.hpp>
+#include <modkit/core/detail/record_list.hpp>
 #include <modkit/core/detail/registry_cache.hpp>
 #include <modkit/core/detail/text.hpp>
+#include <modkit/core/detail/type_map.hpp>
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
@@ -22,103 +24,28 @@ namespace modkit {
 
 using TypePtr = std::shared_ptr<const detail::LazyType>;
 
-// Types by name, in a sorted vector: a registry is built once per refresh()
-// (mostly in ascending order, as files are walked sorted) and then only read.
-class TypeMap {
- public:
-  using value_type = std::pair<std::string_view, TypePtr>;  // the key views the type's own name
-  using Items = std::vector<value_type>;
-
- private:
-  // (defined first: the members below deduce their types from these)
-  template <class V>
-  static auto lower_bound(V& items, std::string_view name) {
-    return std::lower_bound(items.begin(), items.end(), name,
-                            [](const value_type& item, std::string_view n) { return item.first < n; });
-  }
-  template <class V>
-  static auto found(V& items, std::string_view name) {
-    auto at = lower_bound(items, name);
-    return at != items.end() && at->first == name ? at : items.end();
-  }
-  Items items_;
-
- public:
-  auto begin() { return items_.begin(); }
-  auto end() { return items_.end(); }
-  auto begin() const { return items_.begin(); }
-  auto end() const { return items_.end(); }
-  auto find(std::string_view name) { return found(items_, name); }
-  auto find(std::string_view name) const { return found(items_, name); }
-  size_t count(std::string_view name) const { return find(name) != end() ? 1 : 0; }
-  void erase(Items::iterator at) { items_.erase(at); }
-  /// Adds `type` unless its name is taken: then returns the type that has it.
-  const TypePtr* insert_first(TypePtr& type) {
-    const std::string_view name = type->name();
-    auto at = !items_.empty() && items_.back().first < name ? items_.end() : lower_bound(items_, name);
-    if (at != items_.end() && at->first == name) return &at->second;
-    items_.emplace(at, name, std::move(type));
-    return nullptr;
-  }
-};
+using detail::TypeMap;
 
 struct ModifierFactory::Registry {
   bool loaded = false;
   TypeMap main;
   TypeMap experimental;
   std::map<std::string, Constructor> registered;
+  detail::RecordList records;
   std::map<std::string, LoadRecord> errors;
 
-  // Appends one file's records, or a batch made here; the failures go to `errors` at once.
-  void add(detail::FileOutcome&& outcome) { append(std::move(outcome.records), std::move(outcome.encoded_records)); }
-  void add_records(std::vector<LoadRecord> more) { append(std::move(more), nullptr); }
-
-  // Every record in order; those still encoded in registry cache entries are decoded the first time.
-  std::vector<LoadRecord>& all_records() {
-    std::call_once(decoded_once_, [this] {
-      for (auto& batch : batches_) {
-        if (batch.encoded) {
-          batch.encoded->append_records(records_);
-        } else {
-          records_.insert(records_.end(), std::make_move_iterator(batch.made.begin()),
-                          std::make_move_iterator(batch.made.end()));
-        }
-      }
-      batches_.clear();
-      decoded_ = true;
-    });
-    return records_;
+  // One file's records; its failures go to `errors` at once (an entry left
+  // encoded holds none: see outcome_of_cache).
+  void add(detail::FileOutcome&& outcome) {
+    if (outcome.encoded_records) records.append_encoded(std::move(outcome.encoded_records));
+    add_records(std::move(outcome.records));
   }
-
- private:
-  // a warm refresh() leaves the records of loaded types encoded: most hosts never ask for them
-  struct Batch {
-    std::vector<LoadRecord> made;
-    std::shared_ptr<const detail::CachedFile> encoded;  // all loaded: nothing for `errors`
-  };
-
-  // called by one thread: while the registry is built, or under the factory's unique lock
-  void append(std::vector<LoadRecord> made, std::shared_ptr<const detail::CachedFile> encoded) {
-    for (const auto& r : made) {
+  void add_records(std::vector<LoadRecord> more) {
+    for (const auto& r : more) {
       if (!r.ok() && r.stage != LoadStage::Shadowed) errors.emplace(r.name, r);
     }
-    if (decoded_) {
-      records_.insert(records_.end(), std::make_move_iterator(made.begin()), std::make_move_iterator(made.end()));
-      if (encoded) encoded->append_records(records_);
-    } else if (encoded) {
-      batches_.push_back({{}, std::move(encoded)});
-    } else if (!batches_.empty() && !batches_.back().encoded) {
-      auto& into = batches_.back().made;
-      into.insert(into.end(), std::make_move_iterator(made.begin()), std::make_move_iterator(made.end()));
-    } else if (!made.empty()) {
-      batches_.push_back({std::move(made), nullptr});
-    }
+    records.append(std::move(more));
   }
-
-  std::vector<Batch> batches_;
-  std::vector<LoadRecord> records_;
-  std::once_flag decoded_once_;
-  bool decoded_ = false;
 };
 
 namespace {
@@ -320,7 +247,7 @@ void ModifierFactory::record_failure(const TypePtr& type, const LoadRecord& fail
       }
     }
     if (present) {
-      for (auto& record : r.all_records()) {
+      for (auto& record : r.records.all()) {
         if (record.name == failure.name && record.file == failure.file && record.ok()) {
           const std::string resolved = record.resolved;
           record = failure;
@@ -412,7 +339,7 @@ std::map<std::string, LoadRecord> ModifierFactory::errors() const {
 
 std::vector<LoadRecord> ModifierFactory::records() const {
   std::shared_lock lock(mutex_);
-  return registry_->all_records();
+  return registry_->records.all();
 }
 
 std::vector<ModifierEntry> ModifierFactory::modifiers() const {
