@@ -382,21 +382,30 @@ struct SparseRule {
     if (c % prune_m == 0) {
       // llmcompressor: per row, the prune_n smallest of W1[:, i:i+M]**2 / diag**2 (times ~mask)
       const int64_t width = std::min(prune_m, tile.cols - c);
-      float sc[64];
+      const int64_t n = std::min(prune_n, width);
+      float sc[64], dd[64];
       int64_t idx[64];
+      for (int64_t k = 0; k < width; ++k) dd[k] = d2(tile.col0 + c + k);  // the same for every row
+      auto before = [&](int64_t a, int64_t b) { return sc[a] < sc[b] || (sc[a] == sc[b] && a < b); };  // ties: the first column
       for (int64_t r = 0; r < tile.rows; ++r) {
         const int64_t row = tile.row0 + r;
         for (int64_t k = 0; k < width; ++k) {
           const float x = tile.t[(c + k) * kTileRows + r];
           const bool pre = preserved != nullptr && preserved[row * cols + tile.col0 + c + k] != 0;
-          sc[k] = pre ? 0.0f : (x * x) / d2(tile.col0 + c + k);
+          sc[k] = pre ? 0.0f : (x * x) / dd[k];
           idx[k] = k;
           if (pre) tile.scratch[r * tile.cols + c + k] = 1;
         }
-        const int64_t n = std::min(prune_n, width);
-        std::partial_sort(idx, idx + n, idx + width, [&](int64_t a, int64_t b) {
-          return sc[a] < sc[b] || (sc[a] == sc[b] && a < b);  // ties: the first column
-        });
+        if (n * width <= 64) {
+          // small groups (2:4): n passes of a minimum search beat partial_sort's heap; the same set
+          for (int64_t k = 0; k < n; ++k) {
+            int64_t best = k;
+            for (int64_t i = k + 1; i < width; ++i) best = before(idx[i], idx[best]) ? i : best;
+            std::swap(idx[k], idx[best]);
+          }
+        } else {
+          std::partial_sort(idx, idx + n, idx + width, before);
+        }
         for (int64_t k = 0; k < n; ++k) tile.scratch[r * tile.cols + c + idx[k]] = 1;
       }
     }
