@@ -2,6 +2,7 @@
 #include <modkit/core/detail/cache_format.hpp>
 #include <modkit/core/errors.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -407,7 +408,9 @@ void CachedFile::append_records(std::vector<LoadRecord>& out) const {
   }
   Reader in(reinterpret_cast<const uint8_t*>(encoded_records.bytes->data()) + encoded_records.offset,
             encoded_records.size, path);
-  out.reserve(out.size() + encoded_records.count);
+  if (const size_t needed = out.size() + encoded_records.count; needed > out.capacity()) {
+    out.reserve(std::max(needed, 2 * out.capacity()));  // geometric: callers append entry after entry
+  }
   for (uint32_t i = 0; i < encoded_records.count; ++i) {
     LoadRecord& r = out.emplace_back();
     r.name = in.view("record name");

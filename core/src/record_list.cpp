@@ -33,6 +33,9 @@ void RecordList::append_encoded(std::shared_ptr<const CachedFile> entry) {
 
 std::vector<LoadRecord>& RecordList::all() {
   std::call_once(decode_once_, [this] {
+    size_t total = records_.size();
+    for (const auto& batch : batches_) total += batch.encoded ? batch.encoded->record_count() : batch.made.size();
+    records_.reserve(total);
     for (auto& batch : batches_) {
       if (batch.encoded) {
         batch.encoded->append_records(records_);
