@@ -193,8 +193,13 @@ std::optional<CacheImage> RegistryCache::read() const {
 
 namespace {
 
+// The order of CacheEntries: by path, then main before experimental.
+bool key_before(const std::string& path_a, bool experimental_a, const std::string& path_b, bool experimental_b) {
+  return path_a != path_b ? path_a < path_b : experimental_a < experimental_b;
+}
+
 bool entry_before(const std::shared_ptr<const CachedFile>& a, const std::shared_ptr<const CachedFile>& b) {
-  return a->path != b->path ? a->path < b->path : a->experimental < b->experimental;
+  return key_before(a->path, a->experimental, b->path, b->experimental);
 }
 
 // Sorted for lookup(); of two entries for one file (a hand-made cache) the first is kept.
@@ -238,10 +243,9 @@ std::shared_ptr<const CacheEntries> RegistryCache::snapshot() {
 
 std::shared_ptr<const CachedFile> RegistryCache::lookup(const CacheEntries& entries, const std::string& path,
                                                         bool experimental, const FileStamp& stamp) {
-  auto it = std::lower_bound(entries.begin(), entries.end(), std::pair<const std::string&, bool>(path, experimental),
-                             [](const std::shared_ptr<const CachedFile>& e, const std::pair<const std::string&, bool>& key) {
-                               return e->path != key.first ? e->path < key.first : e->experimental < key.second;
-                             });
+  auto it = std::partition_point(entries.begin(), entries.end(), [&](const std::shared_ptr<const CachedFile>& e) {
+    return key_before(e->path, e->experimental, path, experimental);
+  });
   if (it == entries.end() || (*it)->path != path || (*it)->experimental != experimental || (*it)->stamp != stamp) {
     return nullptr;
   }
