@@ -326,8 +326,9 @@ struct CachedTypes::State {
   size_t offset = 0, size = 0;
   std::shared_ptr<const std::string> file;  // the cache file
   std::string_view plugin;                  // the plugin file they describe
-  std::vector<std::string_view> names;      // views into `bytes`, or into `owned`
-  std::vector<std::string> owned;           // the plugin path and names, when given as copies
+  std::vector<std::string_view> names;      // views into `bytes`, or into the copies below
+  std::string own_plugin;                   // copies, when given as strings (State never moves)
+  std::vector<std::string> own_names;
   std::once_flag decoded;
   std::string error;  // why they do not decode ("" when they do)
 
@@ -349,10 +350,10 @@ CachedTypes::CachedTypes(CacheBytes bytes, size_t offset, size_t size, std::stri
   s.offset = offset;
   s.size = size;
   s.file = std::make_shared<const std::string>(std::move(file));
-  s.owned = std::move(names);
-  s.owned.push_back(std::move(plugin));  // the vector is complete: views into it stay valid
-  s.names.assign(s.owned.begin(), s.owned.end() - 1);
-  s.plugin = s.owned.back();
+  s.own_plugin = std::move(plugin);
+  s.own_names = std::move(names);
+  s.plugin = s.own_plugin;
+  s.names.assign(s.own_names.begin(), s.own_names.end());
 }
 
 CachedTypes CachedTypes::encoded_in(CacheBytes bytes, size_t offset, size_t size,
