@@ -253,6 +253,8 @@ class YamlReader {
 
   RecipeModifier read_modifier(const RecipeStage& stage, const std::string& group, const std::string& type,
                                const SourceLocation& where, const YAML::Node& args) {
+    // an empty key (`"": {}`, or `!` alone) names no type; TOML refuses an empty `type` too
+    if (type.empty()) throw RecipeError(where, "a modifier type in '" + group + "_modifiers' must not be empty");
     RecipeModifier m;
     m.type = type;
     m.group = group;

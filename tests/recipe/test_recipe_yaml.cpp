@@ -105,6 +105,14 @@ s_stage:
         "type twice, write 'quant_modifiers' as a list: - GPTQModifier: {...}");
 }
 
+TEST_CASE("an empty modifier type is refused, as TOML refuses it (found by fuzzing)") {
+  // `!` is a tag with no value: an empty key
+  CHECK(yaml_error("s_stage:\n  quant_modifiers:\n    GPTQModifier: {}\n    ! : {}\n") ==
+        "r.yaml:4:5: a modifier type in 'quant_modifiers' must not be empty");
+  CHECK(yaml_error("quant_modifiers:\n  - \"\": {}\n") ==
+        "r.yaml:2:5: a modifier type in 'quant_modifiers' must not be empty");
+}
+
 TEST_CASE("top-level <group>_modifiers form llmcompressor's default stage") {
   const auto r = modkit::Recipe::parse_yaml("quant_modifiers:\n  QuantizationModifier:\n    scheme: W4A16\n");
   REQUIRE(r.stages.size() == 1);
