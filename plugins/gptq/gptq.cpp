@@ -6,6 +6,8 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/from_blob.h>
+
 #include <cstdint>
 #include <exception>
 #include <map>

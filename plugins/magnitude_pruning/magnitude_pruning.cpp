@@ -2,6 +2,9 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -2,6 +2,12 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/aminmax.h>
+#include <ATen/ops/clamp_min.h>
+#include <ATen/ops/maximum.h>
+#include <ATen/ops/minimum.h>
+#include <ATen/ops/where.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -459,7 +465,7 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
   // llmcompressor's _calculate_smoothing_scales and _apply_smoothing for one smooth layer.
   void smooth(const State& state, Resolved& r) {
     at::NoGradGuard no_grad;
-    const at::Tensor activation = r.max - r.min;  // each channel's dynamic range
+    const at::Tensor activation = r.max.sub(r.min);  // each channel's dynamic range
     at::Tensor weight_scales;
     std::vector<at::Tensor> balance;
     for (const std::string& name : r.balance) {
@@ -469,9 +475,9 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
       weight_scales = weight_scales.defined() ? at::maximum(weight_scales, m) : m;
       balance.push_back(std::move(w));
     }
-    weight_scales = weight_scales * 2.0;  // llmcompressor's factor: a symmetric weight range
-    at::Tensor scales = activation.pow(alpha_) / weight_scales.pow(1.0 - alpha_);
-    scales = at::where(weight_scales > 0.0, scales, activation);
+    weight_scales = weight_scales.mul(2.0);  // llmcompressor's factor: a symmetric weight range
+    at::Tensor scales = activation.pow(alpha_).div(weight_scales.pow(1.0 - alpha_));
+    scales = at::where(weight_scales.gt(0.0), scales, activation);
     scales = at::clamp_min(scales, kMinimumScale);
 
     for (at::Tensor& w : balance) w.mul_(scales.to(w.scalar_type()).view({1, -1}));

@@ -4,6 +4,8 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/from_blob.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>

@@ -7,7 +7,7 @@
 #include <modkit/torch/oneshot.hpp>
 #include <modkit/torch/test_models.hpp>
 
-#include <ATen/ATen.h>
+#include "tensor_operators.hpp"
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 

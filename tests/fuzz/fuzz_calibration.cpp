@@ -4,7 +4,7 @@
 #include <modkit/core/errors.hpp>
 #include <modkit/torch/calibration.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 #include <modkit/torch/oneshot.hpp>
 #include <modkit/torch/test_models.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <doctest/doctest.h>
 
 #include <stdexcept>

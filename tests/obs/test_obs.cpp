@@ -2,7 +2,21 @@
 #include <modkit/plugin_obs/obs.hpp>
 #include <modkit/plugin_quant/quant.hpp>
 
-#include <ATen/ATen.h>
+#include "tensor_operators.hpp"
+#include <ATen/ops/cat.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/linalg_cholesky.h>
+#include <ATen/ops/linalg_inv.h>
+#include <ATen/ops/linspace.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/randperm.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 #include <doctest/doctest.h>
 
 #include <algorithm>

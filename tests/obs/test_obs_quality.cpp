@@ -2,7 +2,11 @@
 #include <modkit/plugin_obs/obs.hpp>
 #include <modkit/plugin_quant/quant.hpp>
 
-#include <ATen/ATen.h>
+#include "tensor_operators.hpp"
+#include <ATen/ops/arange.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/linalg_qr.h>
+#include <ATen/ops/randn.h>
 #include <doctest/doctest.h>
 
 #include <cmath>

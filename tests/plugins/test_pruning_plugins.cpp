@@ -5,7 +5,8 @@
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/test_models.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
 #include <doctest/doctest.h>
 
 #include <algorithm>

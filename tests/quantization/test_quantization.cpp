@@ -6,7 +6,8 @@
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/test_models.hpp>
 
-#include <ATen/ATen.h>
+#include "tensor_operators.hpp"
+#include <ATen/ops/randn.h>
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -6,7 +6,9 @@
 
 #include "torch_test_support.hpp"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/randn.h>
 
 #include <map>
 #include <string>

@@ -3,8 +3,16 @@
 #include <modkit/plugin_obs/obs.hpp>
 #include <modkit/plugin_quant/quant.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/cholesky_inverse.h>
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/linalg_cholesky.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 
 #include <algorithm>
 #include <chrono>
@@ -84,7 +92,7 @@ void plain_accumulate(at::Tensor& h, int64_t& samples, const at::Tensor& inp) {
   const int64_t added = 1;
   h.mul_(static_cast<double>(samples) / static_cast<double>(samples + added));
   samples += added;
-  const at::Tensor x = inp.reshape({-1, inp.size(-1)}).t() * std::sqrt(2.0 / static_cast<double>(samples));
+  const at::Tensor x = inp.reshape({-1, inp.size(-1)}).t().mul(std::sqrt(2.0 / static_cast<double>(samples)));
   h.add_(x.matmul(x.t()));
 }
 
@@ -108,7 +116,7 @@ at::Tensor plain_hinv(at::Tensor h, at::Tensor& w, double percdamp, PlainTimes& 
 }
 
 at::Tensor plain_fake_quantize(const at::Tensor& x, const at::Tensor& s, const at::Tensor& z, double lo, double hi) {
-  return (at::clamp(at::round(x / s + z), lo, hi) - z) * s;
+  return at::clamp(at::round(x.div(s).add(z)), lo, hi).sub(z).mul(s);
 }
 
 // quantize_weight's column loop, group strategy, no activation ordering
@@ -131,7 +139,7 @@ at::Tensor plain_gptq(const at::Tensor& weight, at::Tensor h, const q::QuantArgs
       const int64_t g = (i1 + i) / a.group_size;
       const at::Tensor qc = plain_fake_quantize(col, scale.select(1, g), zero.select(1, g), lo, hi);
       q1.select(1, i).copy_(qc);
-      const at::Tensor e = (col - qc) / d;
+      const at::Tensor e = col.sub(qc).div(d);
       w1.slice(1, i).sub_(e.unsqueeze(1).matmul(hinv1.select(0, i).slice(0, i).unsqueeze(0)));
       err1.select(1, i).copy_(e);
     }
@@ -153,7 +161,7 @@ at::Tensor plain_sparsegpt(const at::Tensor& weight, at::Tensor h, double sparsi
     at::Tensor w1 = w.slice(1, i1, i2).clone();
     at::Tensor q1 = at::zeros_like(w1), err1 = at::zeros_like(w1);
     const at::Tensor hinv1 = hinv.slice(0, i1, i2).slice(1, i1, i2);
-    const at::Tensor tmp = w1.pow(2) / hinv1.diagonal().reshape({1, -1}).pow(2);
+    const at::Tensor tmp = w1.pow(2).div(hinv1.diagonal().reshape({1, -1}).pow(2));
     const at::Tensor thresh =
         std::get<0>(at::sort(tmp.flatten()))[static_cast<int64_t>(static_cast<double>(tmp.numel()) * sparsity)];
     const at::Tensor mask1 = tmp.le(thresh);
@@ -163,7 +171,7 @@ at::Tensor plain_sparsegpt(const at::Tensor& weight, at::Tensor h, double sparsi
       at::Tensor qc = col.clone();
       qc.masked_fill_(mask1.select(1, i), 0.0);
       q1.select(1, i).copy_(qc);
-      const at::Tensor e = (col - qc) / d;
+      const at::Tensor e = col.sub(qc).div(d);
       w1.slice(1, i).sub_(e.unsqueeze(1).matmul(hinv1.select(0, i).slice(0, i).unsqueeze(0)));
       err1.select(1, i).copy_(e);
     }
@@ -237,7 +245,7 @@ int main(int argc, char** argv) {
 
   at::manual_seed(0);
   const at::Tensor x = at::randn({o.tokens, o.n});
-  const at::Tensor w = at::randn({o.rows, o.n}) / std::sqrt(static_cast<double>(o.n));
+  const at::Tensor w = at::randn({o.rows, o.n}).div(std::sqrt(static_cast<double>(o.n)));
   const double sgemm = sgemm_rate(o.n, 3);
   std::printf("\nsgemm %lld x %lld x %lld: %.1f GFLOP/s (best of 3)\n\n", static_cast<long long>(o.n),
               static_cast<long long>(o.n), static_cast<long long>(o.n / 2), sgemm);

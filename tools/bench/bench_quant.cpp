@@ -1,8 +1,10 @@
 // Benchmarks round-to-nearest weight quantization (W4A16, W8A16) of a 4096x4096 float weight against the copy bandwidth.
 #include <modkit/plugin_quant/quant.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/randn.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

@@ -1,8 +1,17 @@
 // Benchmarks Wanda's metric and mask (plugins/wanda_pruning) on a 4096x4096 weight against the copy bandwidth and against llmcompressor's ATen version.
 #include "wanda.hpp"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/norm.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/topk.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -36,11 +45,11 @@ Data& data() {
     Data d;
     d.pristine = at::randn({kRows, kCols});
     d.weight = d.pristine.clone();
-    d.uneven = d.pristine * at::exp(0.5 * at::randn({kRows, 1}));
+    d.uneven = d.pristine.mul(at::randn({kRows, 1}).mul(0.5).exp());
     // input statistics with LLM-like structure: uneven channels and a few 30x outliers
-    at::Tensor scale = at::exp(0.5 * at::randn({kCols}));
+    at::Tensor scale = at::randn({kCols}).mul(0.5).exp();
     for (int64_t c : {11, 700, 1501, 2222, 3030, 4000}) scale[c] = 30.0;
-    d.batch = at::randn({kTokens, kCols}) * scale;
+    d.batch = at::randn({kTokens, kCols}).mul(scale);
     d.batch_copy = at::empty_like(d.batch);
     modkit::wanda::RowScalars stats(kCols);
     stats.add(d.batch);
@@ -125,14 +134,14 @@ void BM_wanda(benchmark::State& state, int64_t n, int64_t m, bool uneven) {
 void BM_aten(benchmark::State& state, int64_t n, int64_t m) {
   Data& d = data();
   time_pruning(state, structure(n, m) + (m == 0 ? " (sort)" : " (topk loop)"), [&] {
-    const at::Tensor metric = d.weight.abs() * d.norms_tensor.view({1, -1});
+    const at::Tensor metric = d.weight.abs().mul(d.norms_tensor.view({1, -1}));
     at::Tensor mask = at::zeros_like(metric, at::kBool);
     if (m == 0) {
       const at::Tensor idx = std::get<1>(at::sort(metric, /*stable=*/true, -1, false));
       mask.scatter_(1, idx.slice(1, 0, kCols / 2), true);
     } else {
       for (int64_t c = 0; c < kCols; c += m) {
-        mask.scatter_(1, c + std::get<1>(at::topk(metric.slice(1, c, c + m), n, 1, /*largest=*/false)), true);
+        mask.scatter_(1, std::get<1>(at::topk(metric.slice(1, c, c + m), n, 1, /*largest=*/false)).add(c), true);
       }
     }
     d.weight.masked_fill_(mask, 0.0);

@@ -12,7 +12,7 @@
 #include <modkit/torch/test_models.hpp>
 
 #include <nlohmann/json.hpp>
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/api/module.h>
 
@@ -173,7 +173,7 @@ bool has_tensor(const Model& model, const std::string& module, const std::string
 }
 
 double sparsity_of(const at::Tensor& t) {
-  return t.numel() ? (t == 0).sum().item<double>() / static_cast<double>(t.numel()) : 0.0;
+  return t.numel() ? t.eq(0).sum().item<double>() / static_cast<double>(t.numel()) : 0.0;
 }
 
 // Weight bits a quantization modifier asks for: num_bits, or N in a "WNA..." scheme; 0 when unknown.
@@ -264,7 +264,7 @@ std::vector<at::Tensor> model_outputs(const Model& model, const CalibrationData&
 double relative_error(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   double num = 0, den = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num += (b[i] - a[i]).pow(2).sum().item<double>();
+    num += b[i].sub(a[i]).pow(2).sum().item<double>();
     den += a[i].pow(2).sum().item<double>();
   }
   return den > 0 ? std::sqrt(num / den) : 0.0;
@@ -405,7 +405,7 @@ int run_apply(const ApplyOptions& o) {
     const at::Tensor w1_raw = model.get_tensor(name, "weight").detach();
     const at::Tensor w1 = w1_raw.to(at::kFloat);
     const double norm = w0.norm().item<double>();
-    const double error = norm > 0 ? (w1 - w0).norm().item<double>() / norm : 0.0;
+    const double error = norm > 0 ? w1.sub(w0).norm().item<double>() / norm : 0.0;
     json row = {{"module", name},
                 {"shape", w1_raw.sizes().vec()},
                 {"sparsity_before", sparsity_of(w0)},

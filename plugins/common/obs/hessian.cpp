@@ -3,6 +3,8 @@
 #include <modkit/plugin_obs/obs.hpp>
 
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <stdexcept>

@@ -2,6 +2,8 @@
 #include "permute.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/sort.h>
 
 #include <cstring>
 #include <functional>

@@ -1,7 +1,7 @@
 // Column and row permutations of the weight and the Hessian for GPTQ's actorder, and a mask-free zero count.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

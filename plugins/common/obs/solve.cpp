@@ -5,6 +5,10 @@
 #include "permute.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/ops/argsort.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/tril.h>
 
 #include <algorithm>
 #include <chrono>

@@ -3,6 +3,8 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <cctype>
@@ -476,7 +478,7 @@ at::Tensor dequantize(const at::Tensor& q, const QParams& qparams, const QuantAr
   const at::Tensor s = f.scale.reshape({per_row ? rows : 1, per_row ? G : 1, 1});
   const at::Tensor z = f.zero_point.to(at::kFloat).reshape({per_row ? rows : 1, per_row ? G : 1, 1});
   const at::Tensor grouped = q.detach().reshape({rows, G, cols / G}).to(at::kFloat);
-  return ((grouped - z) * s).to(qparams.scale.scalar_type()).reshape(q.sizes());
+  return grouped.sub(z).mul(s).to(qparams.scale.scalar_type()).reshape(q.sizes());
 }
 
 void fake_quantize_(at::Tensor& weight, const QParams& qparams, const QuantArgs& args, at::Tensor* q_out) {

@@ -2,6 +2,8 @@
 #include <modkit/plugin_quant/scheme.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/tensor.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>

@@ -2,6 +2,8 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/cat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,18 +1,25 @@
 // LibTorch helpers for plugins: model tensors as at::Tensor (zero-copy through DLPack).
 #pragma once
 
-#include <ATen/ATen.h>
-#include <ATen/DLConvertor.h>
+// Only at::Tensor and its methods: a plugin's own translation unit includes the operators it
+// calls (<ATen/ops/zeros.h>, <ATen/Parallel.h>, ...), so it never pays for all of <ATen/ATen.h>
+// (about 3x the compile time of a plugin that includes what it uses).
+#include <ATen/core/Tensor.h>
 #include <torch/version.h>  // header only: the version macros
-
-// ATen is enough here (a fraction of <torch/torch.h>'s compile time); plugins
-// include more of LibTorch as they need it.
 
 #include <modkit/sdk/error.hpp>
 #include <modkit/sdk/modifier.hpp>
 
 #include <string>
 #include <vector>
+
+namespace at {
+// LibTorch's DLPack conversions, declared as <ATen/DLConvertor.h> declares them: that header
+// includes all of <ATen/ATen.h>. Repeating a declaration is harmless when a plugin includes it too.
+TORCH_API DLManagedTensor* toDLPack(const Tensor& src);
+TORCH_API Tensor fromDLPack(const DLManagedTensor* src);
+TORCH_API ScalarType toScalarType(const DLDataType& dtype);
+}  // namespace at
 
 namespace modkit::sdk {
 namespace detail {

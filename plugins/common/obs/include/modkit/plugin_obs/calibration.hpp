@@ -5,6 +5,8 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/from_blob.h>
+
 #include <cstdio>
 #include <cstdint>
 #include <memory>

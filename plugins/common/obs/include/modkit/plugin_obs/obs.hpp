@@ -3,7 +3,7 @@
 
 #include <modkit/plugin_quant/quant.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>

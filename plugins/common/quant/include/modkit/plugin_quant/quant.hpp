@@ -1,7 +1,7 @@
 // Integer weight quantization math with compressed-tensors semantics, shared by the quantization plugins.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <optional>

@@ -5,7 +5,7 @@
 #include <modkit/sdk/modifier.hpp>
 #include <modkit/sdk/params.hpp>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstddef>
 #include <string>
