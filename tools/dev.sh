@@ -12,9 +12,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MODKIT_BUILD_DIR:-$root/build}"
 jobs="$(nproc)"
+# shellcheck source=generator.sh
+source "$root/tools/generator.sh"
 
 packages=(
-  build-essential cmake ccache binutils file
+  build-essential cmake ninja-build ccache binutils file
   libboost1.81-dev libboost-filesystem1.81-dev
   libtorch-dev libopenblas0-pthread libdlpack-dev
   libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
@@ -42,10 +44,11 @@ deps() {
   fi
 }
 
+# ccache keeps its own directory (~/.cache/ccache unless CCACHE_DIR says otherwise): shared by every
+# clone and every build kind, so a fresh clone on a used machine does not start cold.
 build() {
-  export CCACHE_DIR="${CCACHE_DIR:-$root/.cache/ccache}"
-  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-4G}"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${MODKIT_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+  # shellcheck disable=SC2046  # no argument, or the two words -G Ninja
+  cmake -S "$root" -B "$build" $(generator_args "$build") -DCMAKE_BUILD_TYPE="${MODKIT_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
   cmake --build "$build" -j "$jobs"
 }
 

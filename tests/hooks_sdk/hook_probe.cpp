@@ -2,6 +2,8 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
+#include <ATen/ops/tensor.h>
+
 #include <map>
 #include <string>
 #include <vector>

@@ -6,7 +6,10 @@
 #include "torch_test_support.hpp"
 
 #include <ATen/core/Tensor.h>
-#include <ATen/DLConvertor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/randn.h>
+#include <modkit/sdk/torch_dlpack.hpp>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../generator.sh
+source "$root/tools/generator.sh"
 build="${MODKIT_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${1:-${MODKIT_FUZZ_SECONDS:-60}}"
 shift || true
@@ -23,8 +25,7 @@ cxx="${MODKIT_FUZZ_CXX:-clang++-14}"
 
 # -O1 -gline-tables-only: what libFuzzer's documentation suggests, and quick to compile
 sanitize="-O1 -gline-tables-only -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-export CCACHE_DIR="${CCACHE_DIR:-$root/.cache/ccache}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None \
+cmake -S "$root" -B "$build" $(generator_args "$build") -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
   -DMODKIT_FUZZ=ON -DMODKIT_BUILD_BENCHMARKS=OFF >/dev/null

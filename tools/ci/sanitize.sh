@@ -10,6 +10,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../generator.sh
+source "$root/tools/generator.sh"
 full=1
 if [[ "${1:-}" == "--core" ]]; then full=0; shift; fi
 if [[ $# -gt 0 ]]; then
@@ -29,8 +31,7 @@ core_regex='^(test_abi|test_cache|test_stress|test_cli|test_factory|register_cla
 
 # -O1 -g1: compiles about twice as fast as RelWithDebInfo and keeps file:line in every report
 flags="-O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-export CCACHE_DIR="${CCACHE_DIR:-$root/.cache/ccache}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None \
+cmake -S "$root" -B "$build" $(generator_args "$build") -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" -DMODKIT_BUILD_BENCHMARKS=OFF >/dev/null

@@ -9,7 +9,7 @@
 #include "torch_tool.hpp"
 
 #include <CLI/CLI.hpp>
-#include <torch/torch.h>
+#include <torch/optim/sgd.h>
 
 #include <cmath>
 #include <cstdio>

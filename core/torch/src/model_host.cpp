@@ -5,7 +5,7 @@
 
 #include "model_state.hpp"
 
-#include <ATen/DLConvertor.h>
+#include <modkit/sdk/torch_dlpack.hpp>
 
 #include <cstddef>
 #include <cstdio>

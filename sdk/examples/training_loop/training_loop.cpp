@@ -6,7 +6,7 @@
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/test_models.hpp>
 
-#include <torch/torch.h>
+#include <torch/optim/adam.h>
 
 #include <utility>
 

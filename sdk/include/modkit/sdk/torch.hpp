@@ -9,17 +9,10 @@
 
 #include <modkit/sdk/error.hpp>
 #include <modkit/sdk/modifier.hpp>
+#include <modkit/sdk/torch_dlpack.hpp>
 
 #include <string>
 #include <vector>
-
-namespace at {
-// LibTorch's DLPack conversions, declared as <ATen/DLConvertor.h> declares them: that header
-// includes all of <ATen/ATen.h>. Repeating a declaration is harmless when a plugin includes it too.
-TORCH_API DLManagedTensor* toDLPack(const Tensor& src);
-TORCH_API Tensor fromDLPack(const DLManagedTensor* src);
-TORCH_API ScalarType toScalarType(const DLDataType& dtype);
-}  // namespace at
 
 namespace modkit::sdk {
 namespace detail {
