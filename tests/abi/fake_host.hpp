@@ -27,13 +27,17 @@ class FakeHost {
     host_.context = this;
     host_.error_new = [](const modkit_host* h, modkit_status code, const char* message) {
       ++self(h)->errors_made;
+      ++live_errors();
       return reinterpret_cast<modkit_error*>(new FakeError{code, message});
     };
     host_.error_message = [](const modkit_error* e) {
       return reinterpret_cast<const FakeError*>(e)->message.c_str();
     };
     host_.error_code = [](const modkit_error* e) { return reinterpret_cast<const FakeError*>(e)->code; };
-    host_.error_free = [](modkit_error* e) { delete reinterpret_cast<FakeError*>(e); };
+    host_.error_free = [](modkit_error* e) {
+      if (e != nullptr) --live_errors();
+      delete reinterpret_cast<FakeError*>(e);
+    };
     host_.log = [](const modkit_host* h, int32_t level, const char* source, const char* message) {
       self(h)->logs.push_back(std::to_string(level) + " " + source + ": " + message);
     };
@@ -81,6 +85,11 @@ class FakeHost {
 
   int errors_made = 0;
   int tensors_released = 0;
+  /// Errors made by any FakeHost and not yet freed (error_free has no host argument).
+  static int& live_errors() {
+    static int live = 0;
+    return live;
+  }
   std::vector<std::string> logs;
 
  private:

@@ -379,6 +379,47 @@ TEST_CASE("trampolines turn exceptions into a status and a host error") {
   }
 }
 
+TEST_CASE("a host service's error reaches the plugin with its message, and is freed") {
+  // The SDK calls host services as check(host, service(..., &err), err): the message must survive
+  // whatever order the compiler evaluates those arguments in.
+  modkit_test::FakeHost fake;
+  fake.mutable_host()->hook_add = [](const modkit_host* h, modkit_model*, const char* module, uint32_t,
+                                     modkit_hook_fn, void*, uint64_t*, modkit_error** err) -> modkit_status {
+    *err = h->error_new(h, MODKIT_ERROR_NOT_FOUND, (std::string("no module '") + module + "'").c_str());
+    return MODKIT_ERROR_NOT_FOUND;
+  };
+  fake.mutable_host()->hooks_disable = [](const modkit_host* h, modkit_model*, const uint64_t*, size_t, uint64_t*,
+                                          modkit_error** err) -> modkit_status {
+    *err = h->error_new(h, MODKIT_ERROR_FAILED_PRECONDITION, "hooks are being removed");
+    return MODKIT_ERROR_FAILED_PRECONDITION;
+  };
+  fake.mutable_host()->hooks_restore = [](const modkit_host*, uint64_t) {};
+  const int live_before = modkit_test::FakeHost::live_errors();
+  const sdk::State state(*fake.state());
+
+  SUBCASE("register_hook") {
+    class probes::BareProbeModifier modifier(sdk::Params(nullptr, nullptr, 0));  // "class": the export macro made a function of that name too
+    try {
+      modifier.register_hook(state, "fc2", sdk::HookKind::Forward, [](const modkit_hook_call&) {});
+      FAIL("register_hook did not throw");
+    } catch (const sdk::Error& e) {
+      CHECK(e.code() == MODKIT_ERROR_NOT_FOUND);
+      CHECK(std::string(e.what()) == "no module 'fc2'");
+    }
+  }
+  SUBCASE("HooksDisabled") {
+    try {
+      sdk::HooksDisabled scope(state);
+      FAIL("HooksDisabled did not throw");
+    } catch (const sdk::Error& e) {
+      CHECK(e.code() == MODKIT_ERROR_FAILED_PRECONDITION);
+      CHECK(std::string(e.what()) == "hooks are being removed");
+    }
+  }
+  CHECK(fake.errors_made == 1);
+  CHECK(modkit_test::FakeHost::live_errors() == live_before);
+}
+
 TEST_CASE("Params gives typed access to declared parameters") {
   using sdk::ParamSpec;
   using sdk::Type;

@@ -27,7 +27,12 @@ class Error : public std::runtime_error {
 
 /// Throws an Error carrying `error`'s message when `status` is not MODKIT_OK,
 /// and frees `error` either way.
-inline void check(const modkit_host& host, modkit_status status, modkit_error* error) {
+///
+/// `error` is taken by reference so that `check(host, fn(..., &err), err)` reads
+/// `err` after `fn` has set it: C++ leaves the order in which arguments are
+/// evaluated unspecified, and GCC copies a by-value `err` before calling `fn`
+/// (the host's message was lost as "unknown host error", and never freed).
+inline void check(const modkit_host& host, modkit_status status, modkit_error* const& error) {
   if (status == MODKIT_OK) {
     if (error != nullptr) host.error_free(error);
     return;
