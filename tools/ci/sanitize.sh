@@ -2,7 +2,7 @@
 # Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on) into its
 # own directory and runs it.
 #
-#   tools/ci/sanitize.sh          every test, LibTorch suites included (the default, CI; ~30 min on 2 cores)
+#   tools/ci/sanitize.sh          every test, LibTorch suites included (the default, CI; ~12 min on 2 cores)
 #   tools/ci/sanitize.sh --core   only the tests that need no LibTorch (~13 min from scratch)
 #
 # The build directory is $MODKIT_SANITIZE_BUILD_DIR (default build-asan-full, build-asan with --core).
