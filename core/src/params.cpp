@@ -3,6 +3,8 @@
 #include <modkit/core/errors.hpp>
 #include <modkit/core/params.hpp>
 
+#include <cmath>
+
 namespace modkit {
 namespace {
 
@@ -21,6 +23,11 @@ std::string kind_of(const nlohmann::json& v) {
 }
 
 std::string shown(const nlohmann::json& v) {
+  // JSON has no spelling for them: dump() writes null
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    const double x = v.get<double>();
+    return std::isnan(x) ? "nan" : x > 0 ? "inf" : "-inf";
+  }
   std::string s = v.dump();
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
@@ -71,6 +78,8 @@ void check_value(const ModifierInfo& info, const ParamInfo& p, const nlohmann::j
   }
   if (v.is_number()) {
     const double x = v.get<double>();
+    // NaN compares false with every bound: it would pass any range and then compute nothing
+    if (std::isnan(x)) throw ValueError(where + ": expected " + p.type + ", found nan");
     const bool below = p.min.is_number() && x < p.min.get<double>();
     const bool above = p.max.is_number() && x > p.max.get<double>();
     if (below || above) {

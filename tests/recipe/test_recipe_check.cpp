@@ -122,6 +122,19 @@ TEST_CASE("parameter errors carry the parameter's own location and resolve_param
     CHECK(check_error(one("BoundedModifier", "  mode = \"fast\"\n  ratio = 1.5\n")) ==
           "r.toml:5:3: BoundedModifier parameter 'ratio': 1.5 is out of range [0, 1]");
   }
+  SUBCASE("nan is refused, infinities are out of range and named as such") {
+    CHECK(check_error(one("BoundedModifier", "  ratio = nan\n")) ==
+          "r.toml:4:3: BoundedModifier parameter 'ratio': expected float, found nan");
+    CHECK(check_error(one("BoundedModifier", "  ratio = -nan\n")) ==
+          "r.toml:4:3: BoundedModifier parameter 'ratio': expected float, found nan");
+    CHECK(check_error(one("BoundedModifier", "  ratio = inf\n")) ==
+          "r.toml:4:3: BoundedModifier parameter 'ratio': inf is out of range [0, 1]");
+    CHECK(check_error(one("BoundedModifier", "  ratio = -inf\n")) ==
+          "r.toml:4:3: BoundedModifier parameter 'ratio': -inf is out of range [0, 1]");
+    const auto r = modkit::Recipe::parse_yaml("s_stage:\n  b_modifiers:\n    BoundedModifier:\n      ratio: 1e400\n", "r.yaml");
+    CHECK(error_of([&] { modkit::check_recipe(r, factory()); }) ==
+          "r.yaml:4:7: BoundedModifier parameter 'ratio': inf is out of range [0, 1]");
+  }
   SUBCASE("not among the choices") {
     CHECK(check_error(one("BoundedModifier", "  ratio = 0.5\n  mode = \"medium\"\n")) ==
           "r.toml:5:3: BoundedModifier parameter 'mode': \"medium\" is not one of [\"fast\",\"slow\"]");
