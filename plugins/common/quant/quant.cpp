@@ -240,11 +240,6 @@ std::pair<float, float> global_minmax(const Rows<T>& w) {
       });
 }
 
-std::string sizes_of(const at::Tensor& t) {
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) out += (i > 0 ? ", " : "") + std::to_string(t.size(i));
-  return out + "]";
-}
 
 // The [rows, cols] reading of `t`: dim 2 as is, dim > 2 as [size(0), rest]
 // (contiguous only), dim 0 and 1 as one row.
@@ -318,6 +313,12 @@ void with_rows(at::Tensor& weight, bool write_back, F&& f) {
 }
 
 }  // namespace
+
+std::string sizes_of(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) out += (i > 0 ? ", " : "") + std::to_string(t.size(i));
+  return out + "]";
+}
 
 int qmin(const QuantArgs& args) { return -(1 << (args.num_bits - 1)); }
 int qmax(const QuantArgs& args) { return (1 << (args.num_bits - 1)) - 1; }

@@ -208,6 +208,10 @@ std::vector<Layer> resolve_layers(const sdk::State& state, const std::vector<Gro
         invalid("weight of '" + module.name + "' has " + std::to_string(w.dim()) + " dimension(s); the " +
                 to_string(a.strategy) + " strategy needs [out_features, in_features]");
       }
+      if (w.numel() == 0) {
+        invalid("weight of '" + module.name + "' is empty (shape " + sizes_of(w) +
+                "): there is nothing to quantize; add it to ignore");
+      }
       const int64_t in = w.dim() < 2 ? w.numel() : w.numel() / w.size(0);
       columns.push_back(in);
       if (a.strategy == Strategy::Group && in % a.group_size != 0) {

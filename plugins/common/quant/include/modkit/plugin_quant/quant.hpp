@@ -82,6 +82,9 @@ void validate(const QuantArgs& args);
 /// per-row strategy, an empty weight or a non-floating dtype).
 void check_weight(const at::Tensor& weight, const QuantArgs& args);
 
+/// A tensor's shape as messages show it: "[4096, 11008]".
+std::string sizes_of(const at::Tensor& t);
+
 /// Scale and zero point. Shapes: tensor [1]; channel and token [rows, 1];
 /// group [rows, columns / group_size]. Scale: the weight dtype; zero point: int8.
 struct QParams {
