@@ -6,8 +6,6 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
-#include <ATen/ops/from_blob.h>
-
 #include <cstdint>
 #include <exception>
 #include <map>

@@ -4,8 +4,6 @@
 #include <modkit/sdk.hpp>
 #include <modkit/sdk/torch.hpp>
 
-#include <ATen/ops/from_blob.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <exception>
