@@ -455,6 +455,15 @@ TEST_CASE("a group size that does not divide in_features is explained") {
   check_on_grid(ignored, "fc2", {4, true, q::Strategy::Group, 128});
 }
 
+TEST_CASE("a Linear without output features is refused by name, before any change") {
+  // fc1 is Linear(64 -> 0): dividing its element count by its rows was a SIGFPE
+  Run run(modkit::test_models::make_mlp(64, 0, 64, 37));
+  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create(Params{{"scheme", "W8A16"}})); });
+  CHECK(m == "QuantizationModifier.on_initialize failed: weight of 'fc1' is empty (shape [0, 64]): there is nothing "
+             "to quantize; add it to ignore");
+  CHECK_FALSE(run.session.initialized());
+}
+
 TEST_CASE("bad parameters are refused with clear messages") {
   SUBCASE("scheme and config_groups both given") {
     const std::string m = message_of<modkit::PluginError>([] {

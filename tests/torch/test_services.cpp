@@ -11,7 +11,7 @@
 
 #include "torch_test_support.hpp"
 
-#include <modkit/sdk/torch_dlpack.hpp>
+#include <modkit/sdk/torch.hpp>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <cstring>
@@ -149,13 +149,61 @@ TEST_CASE("tensor_get gives a zero-copy view that writes through to the model") 
     CHECK(model.get_tensor("fc1", "weight")[0][0].item<float>() == 42.0f);
   }
   SUBCASE("in-place ops on the tensor the SDK makes of it") {
-    at::Tensor view = at::fromDLPack(dl);  // owns dl now, as in modkit::sdk::get_tensor
+    at::Tensor view = modkit::sdk::adopt_tensor(dl);  // owns dl now, as modkit::sdk::get_tensor does
     view.zero_();
     CHECK(model.get_tensor("fc1", "weight").abs().sum().item<float>() == 0.0f);
     // fc1 now ignores its input: the model's output no longer depends on x.
     const at::Tensor a = model.module().forward({at::ones({1, 3})}).toTensor();
     const at::Tensor b = model.module().forward({at::randn({1, 3})}).toTensor();
     CHECK(at::equal(a, b));
+  }
+}
+
+namespace {
+// A DLPack tensor of floats that counts its deleter's runs.
+struct CountedDLTensor {
+  static inline int deleted = 0;
+  std::vector<int64_t> shape;
+  DLManagedTensor dl{};
+  CountedDLTensor(void* data, std::vector<int64_t> sizes, uint64_t byte_offset = 0) : shape(std::move(sizes)) {
+    dl.dl_tensor.data = data;
+    dl.dl_tensor.device = {kDLCPU, 0};
+    dl.dl_tensor.ndim = static_cast<int32_t>(shape.size());
+    dl.dl_tensor.dtype = {kDLFloat, 32, 1};
+    dl.dl_tensor.shape = shape.data();
+    dl.dl_tensor.byte_offset = byte_offset;
+    dl.deleter = [](DLManagedTensor*) { ++deleted; };
+  }
+};
+}  // namespace
+
+TEST_CASE("the SDK's DLPack adoption runs the owner's deleter once, also for tensors with no elements") {
+  float values[6] = {0, 1, 2, 3, 4, 5};
+  const int before = CountedDLTensor::deleted;
+  SUBCASE("no elements, NULL data (LibTorch 1.13's fromDLPack alone never deletes it)") {
+    CountedDLTensor t(nullptr, {0, 4});
+    {
+      const at::Tensor view = modkit::sdk::adopt_tensor(&t.dl);
+      CHECK(view.sizes() == at::IntArrayRef({0, 4}));
+    }
+    CHECK(CountedDLTensor::deleted == before + 1);
+  }
+  SUBCASE("a byte offset is honoured") {
+    CountedDLTensor t(values, {2, 2}, 2 * sizeof(float));
+    {
+      const at::Tensor view = modkit::sdk::adopt_tensor(&t.dl);
+      CHECK(view.flatten()[0].item<float>() == 2.0f);
+      const at::Tensor shared = view;  // the deleter waits for the last tensor
+      CHECK(CountedDLTensor::deleted == before);
+    }
+    CHECK(CountedDLTensor::deleted == before + 1);
+  }
+  SUBCASE("borrowing never deletes the lender's tensor") {
+    CountedDLTensor empty(nullptr, {0});
+    CountedDLTensor full(values, {6}, sizeof(float));
+    CHECK(modkit::sdk::borrow_tensor(&empty.dl).numel() == 0);
+    CHECK(modkit::sdk::borrow_tensor(&full.dl)[0].item<float>() == 1.0f);
+    CHECK(CountedDLTensor::deleted == before);
   }
 }
 

@@ -19,7 +19,38 @@ namespace detail {
 /// Chosen over the variadic fallback in export.hpp: records the LibTorch
 /// version in the descriptor's fingerprint.
 constexpr const char* torch_version(int) { return TORCH_VERSION; }
+
+/// at::fromDLPack of a heap copy of `t` made for LibTorch 1.13: the byte offset folded into the
+/// pointer (it ignores byte_offset) and a non-NULL pointer when there are no elements (it never
+/// runs the deleter of a NULL one, which leaked). The copy's deleter frees the copy and then runs
+/// `owner`'s deleter; with no owner the data stays the lender's.
+inline at::Tensor from_dlpack(const DLManagedTensor& t, DLManagedTensor* owner) {
+  static char no_elements;  // never read: the tensor has no elements
+  auto* view = new DLManagedTensor(t);
+  view->manager_ctx = owner;
+  view->deleter = [](DLManagedTensor* self) {
+    auto* owner = static_cast<DLManagedTensor*>(self->manager_ctx);
+    delete self;
+    if (owner != nullptr && owner->deleter != nullptr) owner->deleter(owner);
+  };
+  char* data = static_cast<char*>(t.dl_tensor.data);
+  view->dl_tensor.data = data == nullptr ? &no_elements : data + t.dl_tensor.byte_offset;
+  view->dl_tensor.byte_offset = 0;
+  try {
+    return at::fromDLPack(view);
+  } catch (...) {
+    view->deleter(view);  // refused (device or dtype) before LibTorch took it
+    throw;
+  }
+}
 }  // namespace detail
+
+/// Takes ownership of a DLPack tensor (`owned`'s deleter runs when the last at::Tensor sharing
+/// it dies). Use it rather than at::fromDLPack, which in LibTorch 1.13 ignores `byte_offset` and
+/// never runs the deleter of a tensor with no elements (its NULL data pointer).
+inline at::Tensor adopt_tensor(DLManagedTensor* owned) {
+  return detail::from_dlpack(*owned, owned);
+}
 
 /// A zero-copy view of a module's parameter or buffer: in-place writes change the model.
 inline at::Tensor get_tensor(const State& state, const std::string& module,
@@ -30,7 +61,7 @@ inline at::Tensor get_tensor(const State& state, const std::string& module,
   check(host, require_service(host.tensor_get, "tensor_get")(&host, state.model(), module.c_str(),
                                                              name.c_str(), &dl, &err),
         err);
-  return at::fromDLPack(dl);  // takes ownership: the deleter runs when the tensor dies
+  return adopt_tensor(dl);
 }
 
 /// Copies `value` into a module's tensor, or adds/replaces it (MODKIT_TENSOR_SET_* flags).
@@ -49,21 +80,7 @@ inline void set_tensor(const State& state, const std::string& module, const std:
 /// at::Tensor without taking ownership: valid only while the lender's call
 /// lasts; clone() it to keep it. Undefined for NULL.
 inline at::Tensor borrow_tensor(const DLManagedTensor* t) {
-  if (t == nullptr) return at::Tensor();
-  // fromDLPack keeps its argument until the tensor dies: a heap copy whose
-  // deleter frees only the copy, so the host keeps ownership of the data
-  auto* view = new DLManagedTensor(*t);
-  view->manager_ctx = view;
-  view->deleter = [](DLManagedTensor* self) { delete self; };
-  // LibTorch 1.13's fromDLPack ignores byte_offset: fold it into the pointer
-  view->dl_tensor.data = static_cast<char*>(t->dl_tensor.data) + t->dl_tensor.byte_offset;
-  view->dl_tensor.byte_offset = 0;
-  try {
-    return at::fromDLPack(view);
-  } catch (...) {
-    delete view;  // refused (device or dtype) before it took the copy
-    throw;
-  }
+  return t == nullptr ? at::Tensor() : detail::from_dlpack(*t, nullptr);
 }
 
 /// The tensors of one hook call, borrowed for the call (see borrow_tensor).
