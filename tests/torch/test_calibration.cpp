@@ -10,11 +10,14 @@
 #include <ATen/ops/ones.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 using modkit::CalibrationData;
 using modkit::testing::ScratchDir;
@@ -51,6 +54,46 @@ std::string load_error(const std::string& path) {
   return thrown_message<modkit::ValueError>([&] { CalibrationData::load(path); });
 }
 
+// A torch.save archive of `pickle` (data.pkl) and the float32 storages data/0, data/1, ...
+void write_torch_save(const std::string& path, const std::string& pickle,
+                      const std::vector<std::vector<float>>& storages) {
+  caffe2::serialize::PyTorchStreamWriter writer(path);
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  for (size_t k = 0; k < storages.size(); ++k) {
+    writer.writeRecord("data/" + std::to_string(k), storages[k].data(), storages[k].size() * sizeof(float));
+  }
+  writer.writeEndOfFile();
+}
+
+// What Python's pickle (protocol 2, as torch.save uses) writes for a list of n one-element float
+// tensors holding 0, 1, ...: appends batched by 1000 between MARK and APPENDS, and a batch of one
+// item as `item APPEND` (memo opcodes left out: they do not change the stack).
+std::string python_list_pickle(size_t n) {
+  using namespace std::string_literals;
+  auto unicode = [](const std::string& text) {
+    std::string out = "X";
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((text.size() >> (8 * i)) & 0xff);
+    return out + text;
+  };
+  auto tensor = [&](size_t k) {
+    return "ctorch._utils\n_rebuild_tensor_v2\n((" + unicode("storage") + "ctorch\nFloatStorage\n" +
+           unicode(std::to_string(k)) + unicode("cpu") +
+           "K\001tQK\000K\001\205K\001\205\211ccollections\nOrderedDict\n)RtR"s;  // "s": it holds a NUL
+  };
+  std::string out = "\200\002]";
+  for (size_t begin = 0; begin < n; begin += 1000) {
+    const size_t end = std::min(n, begin + 1000);
+    if (end - begin == 1) {
+      out += tensor(begin) + "a";
+      continue;
+    }
+    out += "(";
+    for (size_t k = begin; k < end; ++k) out += tensor(k);
+    out += "e";
+  }
+  return out + ".";
+}
+
 }  // namespace
 
 TEST_CASE("a torch.save list of tensors is one positional sample per tensor") {
@@ -65,6 +108,31 @@ TEST_CASE("a torch.save list of tensors is one positional sample per tensor") {
   REQUIRE(data.samples[1].args.size() == 1);
   CHECK(at::equal(data.samples[1].args[0].toTensor(), at::full({1, 3}, 2.0)));
   CHECK(data.samples[0].kwargs.empty());
+}
+
+TEST_CASE("a Python torch.save list of one sample loads (LibTorch 1.13 cannot read its APPEND opcode)") {
+  ScratchDir dir;
+  SUBCASE("torch.save([torch.tensor([1.0, 2.0])], path), byte for byte as Python 3.11 and torch 1.13 write it") {
+    const std::string pickle(
+        "\200\002]q\000ctorch._utils\012_rebuild_tensor_v2\012q\001((X\007\000\000\000storageq\002ctorch\012FloatStorage"
+        "\012q\003X\001\000\000\0000q\004X\003\000\000\000cpuq\005K\002tq\006QK\000K\002\205q\007K\001\205q\010\211"
+        "ccollections\012OrderedDict\012q\011)Rq\012tq\013Rq\014a.",
+        154);
+    write_torch_save(dir.file("one.pt"), pickle, {{1.0f, 2.0f}});
+    const CalibrationData data = CalibrationData::load(dir.file("one.pt"));
+    REQUIRE(data.size() == 1);
+    CHECK(at::equal(data.samples[0].args[0].toTensor(), at::tensor({1.0f, 2.0f})));
+  }
+  for (size_t n : {size_t{1}, size_t{2}, size_t{1000}, size_t{1001}, size_t{2001}}) {
+    CAPTURE(n);
+    std::vector<std::vector<float>> values(n);
+    for (size_t k = 0; k < n; ++k) values[k] = {static_cast<float>(k)};
+    write_torch_save(dir.file("list.pt"), python_list_pickle(n), values);
+    const CalibrationData data = CalibrationData::load(dir.file("list.pt"));
+    REQUIRE(data.size() == n);
+    CHECK(data.samples[n - 1].args[0].toTensor().item<float>() == static_cast<float>(n - 1));
+    CHECK(data.samples[n / 2].args[0].toTensor().item<float>() == static_cast<float>(n / 2));
+  }
 }
 
 TEST_CASE("tuples are positional arguments and dicts keyword arguments") {

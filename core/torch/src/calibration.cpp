@@ -2,6 +2,8 @@
 #include <modkit/core/errors.hpp>
 #include <modkit/torch/calibration.hpp>
 
+#include "pickle_appends.hpp"
+
 #include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ops/empty.h>
@@ -11,7 +13,7 @@
 #include <ATen/ops/randn.h>
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
-#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 
 #include <nlohmann/json.hpp>
 
@@ -254,11 +256,25 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
   const std::string& bytes_;
 };
 
-// What torch.save wrote: the pickle "data" of the archive, with its tensors.
+// What torch.save wrote: the pickle "data.pkl" of the archive, with its tensors "data/<key>"
+// (as torch::jit::readArchiveAndTensors reads it, after making Python's APPENDs readable).
 c10::IValue load_torch_save(const std::string& bytes) {
   caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
-  return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", c10::nullopt,
-                                           c10::nullopt, c10::nullopt, reader);
+  const auto record = reader.getRecord("data.pkl");
+  const std::string pickle =
+      rewrite_appends(std::string(static_cast<const char*>(std::get<0>(record).get()), std::get<1>(record)));
+  size_t read = 0;
+  torch::jit::Unpickler unpickler(
+      [&](char* buffer, size_t n) {
+        n = std::min(n, pickle.size() - read);
+        std::memcpy(buffer, pickle.data() + read, n);
+        read += n;
+        return n;
+      },
+      /*type_resolver=*/nullptr, /*obj_loader=*/nullptr,
+      [&](const std::string& key) { return std::get<0>(reader.getRecord("data/" + key)); }, c10::nullopt);
+  unpickler.set_version(reader.version());
+  return unpickler.parse_ivalue();
 }
 
 }  // namespace
