@@ -199,6 +199,14 @@ TEST_CASE("broken safetensors files name the defect") {
   CHECK(error(safetensors(R"({"__metadata__":{}})", "")) ==
         prefix + "expected at least one tensor, found a safetensors file without tensors");
   CHECK_STARTS_WITH(error(safetensors("{oops", "")), prefix + "the safetensors header is not valid JSON (");
+  // the tensors tile the data, as the safetensors library requires
+  CHECK(error(safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                          floats({1, 2}))) ==
+        prefix + "tensor 'b' (data_offsets [4, 8]) overlaps tensor 'a' (which ends at 8)");
+  CHECK(error(safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", floats({1, 2}))) ==
+        prefix + "data bytes [0, 4) belong to no tensor (the next is 'a'): expected tensors stored back to back");
+  CHECK(error(safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({1, 2}))) ==
+        prefix + "expected 4 data bytes after the header (the tensors' extent), found 8");
 }
 
 TEST_CASE("calibration files of the wrong kind are refused with what was found") {

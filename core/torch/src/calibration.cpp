@@ -188,6 +188,11 @@ CalibrationData CalibrationData::parse_safetensors(const std::string& bytes, con
 
   CalibrationData out;
   out.source = source;
+  struct Extent {
+    uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
   for (const std::string& name : names) {
     const nlohmann::json& e = header[name];
     const std::string where = "tensor '" + name + "'";
@@ -227,11 +232,33 @@ CalibrationData CalibrationData::parse_safetensors(const std::string& bytes, con
       fail(source, where + ": shape " + shape.dump() + " of " + dtype->name + " needs " +
                        std::to_string(numel * dtype->bytes) + " bytes, found " + std::to_string(end - begin));
     }
+    extents.push_back({begin, end, &name});
     at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(dtype->type));
     if (end > begin) std::memcpy(t.data_ptr(), data + begin, end - begin);
     CalibrationSample s;
     s.args.push_back(t);
     out.samples.push_back(std::move(s));
+  }
+  // As the safetensors library checks: the tensors tile the data, without overlaps or holes.
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  uint64_t covered = 0;
+  const std::string* previous = nullptr;
+  for (const Extent& e : extents) {
+    if (e.begin < covered) {
+      fail(source, "tensor '" + *e.name + "' (data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                       "]) overlaps tensor '" + *previous + "' (which ends at " + std::to_string(covered) + ")");
+    }
+    if (e.begin > covered) {
+      fail(source, "data bytes [" + std::to_string(covered) + ", " + std::to_string(e.begin) +
+                       ") belong to no tensor (the next is '" + *e.name + "'): expected tensors stored back to back");
+    }
+    covered = e.end;
+    previous = e.name;
+  }
+  if (covered != data_size) {
+    fail(source, "expected " + std::to_string(covered) + " data bytes after the header (the tensors' extent), found " +
+                     std::to_string(data_size));
   }
   return out;
 }
