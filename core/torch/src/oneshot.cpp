@@ -17,9 +17,17 @@ std::string quoted_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// A StringList parameter: a list of strings, or one string standing for a list of one (as the SDK
+// accepts it).
+bool is_string_list(const Params& params, const std::string& key) {
+  const auto it = params.find(key);
+  return it != params.end() && (it->is_array() || it->is_string());
+}
+
 std::vector<std::string> string_list(const Params& params, const std::string& key) {
   std::vector<std::string> out;
   const auto it = params.find(key);
+  if (it != params.end() && it->is_string()) out.push_back(it->get<std::string>());
   if (it == params.end() || !it->is_array()) return out;
   for (const auto& v : *it) {
     if (v.is_string()) out.push_back(v.get<std::string>());
@@ -71,9 +79,6 @@ std::vector<std::string> stage_sequential_targets(const OneshotStageSummary& sum
   for (const OneshotModifierSummary& m : summary.modifiers) {
     std::vector<std::string> targets = string_list(m.params, "sequential_targets");
     if (!targets.empty()) return targets;
-    if (m.params.contains("sequential_targets") && m.params["sequential_targets"].is_string()) {
-      return {m.params["sequential_targets"].get<std::string>()};
-    }
   }
   return {};
 }
@@ -126,7 +131,7 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
       ms.group = me.group;
       ms.index = me.index;
       ms.params = resolved(me, factory);
-      if (ms.params.contains("targets") && ms.params["targets"].is_array()) {
+      if (is_string_list(ms.params, "targets")) {
         const std::vector<std::string> targets = string_list(ms.params, "targets");
         const std::vector<std::string> ignore = string_list(ms.params, "ignore");
         TargetMatcher matcher(targets, ignore);
