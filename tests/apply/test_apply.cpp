@@ -198,10 +198,55 @@ TEST_CASE("modkit recipe convert turns llmcompressor YAML into canonical TOML") 
     CHECK(contains(r.err, dir / "bad.yaml:"));
     CHECK_FALSE(fs::exists(dir / "bad.toml"));
   }
+  SUBCASE("the recipe being converted is not its own output") {
+    const std::string before = read_text(dir / "r.yaml");
+    const RunResult r = cli({"recipe", "convert", dir / "r.yaml", "-o", dir / "r.yaml"});
+    CHECK(r.code == 1);
+    CHECK(r.err == "modkit: cannot write '" + (dir / "r.yaml") + "': it is the recipe being converted; give another path\n");
+    CHECK(read_text(dir / "r.yaml") == before);
+  }
   SUBCASE("a missing output directory") {
     const RunResult r = cli({"recipe", "convert", dir / "r.yaml", "-o", dir / "no/such/dir/r.toml"});
     CHECK(r.code == 1);
     CHECK(contains(r.err, "does not exist"));
+  }
+}
+
+TEST_CASE("modkit apply refuses outputs that would destroy an input or each other, and writes through links") {
+  Workspace ws;
+  const std::string calib = ws.dir / "calib.pt";
+  write(calib, "not read: the destinations are checked first");
+  SUBCASE("--report naming an input or the output") {
+    for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--model", ws.model}, {"--recipe", ws.recipe},
+                                     {"--calib", calib}, {"--output", ws.output}}) {
+      CAPTURE(flag);
+      const std::string recipe_before = read_text(ws.recipe);
+      const RunResult r = cli({"apply", "--recipe", ws.recipe, "--model", ws.model, "--output", ws.output, "--calib",
+                               calib, "--report", path});
+      CHECK(r.code == 1);
+      CHECK(r.err == "modkit: --report '" + path + "' is the same file as " + flag + " '" + path +
+                         "'; writing it would replace that file: give another path\n");
+      CHECK(read_text(ws.recipe) == recipe_before);
+      CHECK(read_text(calib) == "not read: the destinations are checked first");
+      ws.check_untouched();
+    }
+  }
+  SUBCASE("--output naming the recipe, through a symbolic link") {
+    fs::create_symlink(ws.recipe, ws.dir / "link.toml");
+    const RunResult r = cli({"apply", "--recipe", ws.recipe, "--model", ws.model, "--output", ws.dir / "link.toml"});
+    CHECK(r.code == 1);
+    CHECK(contains(r.err, "is the same file as --recipe"));
+    CHECK(read_text(ws.recipe) == kPruneMlp);
+  }
+  SUBCASE("--output through a symbolic link writes its target; /dev/null takes the report") {
+    write(ws.dir / "target.pt", "old");
+    fs::create_symlink("target.pt", ws.output);
+    const RunResult r = cli({"apply", "--recipe", ws.recipe, "--model", ws.model, "--output", ws.output, "--report",
+                             "/dev/null"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 0);
+    CHECK(fs::is_symlink(ws.output));
+    CHECK(modkit::Model::load(ws.dir / "target.pt").modules().size() > 1);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <ATen/ops/tensor.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -37,6 +38,7 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
   explicit HookProbeModifier(const Params& p)
       : targets_(p.get<std::vector<std::string>>("targets")),
         fail_on_(p.get<std::string>("fail_on")),
+        abort_on_(p.get<std::string>("abort_on")),
         keep_hooks_(p.get<bool>("keep_hooks")) {}
 
   bool on_initialize(State& state) override {
@@ -44,6 +46,7 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
       Seen& s = seen_[m.name];
       s.hooks.push_back(register_hook(state, m.name, HookKind::ForwardPre, [this, &s, name = m.name](const modkit_hook_call& c) {
         if (name == fail_on_) throw modkit::sdk::Error(MODKIT_ERROR_INVALID_ARGUMENT, "probe refuses '" + name + "'");
+        if (name == abort_on_) std::abort();  // a plugin that crashes the process
         const at::Tensor x = HookView(c).input(0);
         ++s.pre;
         s.rows += x.numel() / x.size(-1);
@@ -77,6 +80,7 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
  private:
   std::vector<std::string> targets_;
   std::string fail_on_;
+  std::string abort_on_;
   bool keep_hooks_;
   std::map<std::string, Seen> seen_;
   int64_t epochs_ = 0;
@@ -87,4 +91,5 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
 MODKIT_EXPORT_MODIFIER(HookProbeModifier, "1.0.0", "test plugin: counts what forward hooks see",
                        (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules to probe"}),
                        (ParamSpec{"fail_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook throws"}),
+                       (ParamSpec{"abort_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook aborts"}),
                        (ParamSpec{"keep_hooks", Type::Bool, MODKIT_JSON(false), "leave the hooks to on_finalize"}))

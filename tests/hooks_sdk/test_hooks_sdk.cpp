@@ -1,11 +1,14 @@
 // Tests of the SDK's hooks through a real plugin: registration, what hooks see in each pipeline, removal, failures.
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
+#include <modkit/core/signals.hpp>
 #include <modkit/torch/oneshot.hpp>
 #include <modkit/torch/test_models.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <doctest/doctest.h>
+
+#include "child_process.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -142,6 +145,23 @@ TEST_CASE("a hook that fails stops the run with its message, and no hook outlive
   modkit::OneshotOptions options;
   options.calibration = &data;
   CHECK(message_of([&] { modkit::oneshot(model, probe_recipe("layers.1.mlp.fc1"), factory(), options); }) ==
-        "probe.toml:1:1: stage 'probe': probe refuses 'layers.1.mlp.fc1'");
+        "probe.toml:1:1: stage 'probe': HookProbeModifier's forward-pre hook on 'layers.1.mlp.fc1' failed: probe refuses "
+        "'layers.1.mlp.fc1'");
   CHECK(model.hook_count() == 0);
+}
+
+TEST_CASE("a plugin that crashes in a hook is named with the hook and the module") {
+  const modkit::test::ChildResult r = modkit::test::in_child([] {
+    modkit::install_signal_handlers("modkit");
+    Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+    const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+    modkit::OneshotOptions options;
+    options.calibration = &data;
+    const modkit::Recipe recipe = modkit::Recipe::parse_toml(
+        "[[stage]]\nname = \"probe\"\n[[stage.modifiers]]\ntype = \"HookProbeModifier\"\nabort_on = \"layers.1.mlp.fc1\"\n",
+        "probe.toml");
+    modkit::oneshot(model, recipe, factory(), options);
+  });
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err == "modkit: aborted (SIGABRT) in HookProbeModifier's forward-pre hook on 'layers.1.mlp.fc1'\n");
 }

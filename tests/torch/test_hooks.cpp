@@ -287,7 +287,7 @@ TEST_CASE("the host table's hook services call C hooks with DLPack views") {
       FAIL("no exception");
     } catch (const modkit::PluginError& e) {
       CHECK(e.status() == MODKIT_ERROR_INVALID_ARGUMENT);
-      CHECK(std::string(e.what()) == "hessian of 'fc1' is not finite");
+      CHECK(std::string(e.what()) == "a plugin's forward-pre hook on 'fc1' failed: hessian of 'fc1' is not finite");
     }
   }
   SUBCASE("bad arguments are statuses, not crashes") {

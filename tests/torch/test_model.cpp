@@ -188,6 +188,11 @@ TEST_CASE("saving is atomic and names the destination when it fails") {
           "cannot save model '" + dir.file("out.pt") + "': expected a file path, found a directory");
     CHECK(dir.entries() == std::vector<std::string>{"out.pt"});
   }
+  SUBCASE("a full disk is an error naming it, not an abort") {
+    // LibTorch's zip writer threw on the short write and again from its destructor: terminate()
+    CHECK(thrown_message<modkit::RuntimeError>([&] { model.save("/dev/full"); }) ==
+          "cannot save model '/dev/full': cannot write: No space left on device");
+  }
   SUBCASE("overwriting an existing file replaces it whole and keeps its permissions") {
     const std::string path = dir.file("model.pt");
     write_file(path, "old contents");

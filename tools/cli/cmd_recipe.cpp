@@ -36,6 +36,9 @@ int run_convert(const std::string& input, const std::string& output) {
     std::cout << toml;
     return kExitOk;
   }
+  if (modkit::same_file(input, output)) {
+    throw Failure(kExitProblem, "cannot write '" + output + "': it is the recipe being converted; give another path");
+  }
   modkit::write_atomically(output, toml, "cannot write '" + output + "': ");
   std::cerr << "wrote " << output << "\n";
   return kExitOk;

@@ -3,6 +3,7 @@
 
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
+#include <modkit/core/signals.hpp>
 #include <modkit/modkit.h>
 
 #include <cctype>
@@ -78,6 +79,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  modkit::install_signal_handlers("modkit");  // a signal removes the temporary files of writes in progress
   try {
     return run(argc, argv);
   } catch (const modkit::cli::Failure& e) {

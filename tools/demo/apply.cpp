@@ -6,6 +6,7 @@
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
 #include <modkit/core/recipe.hpp>
+#include <modkit/core/signals.hpp>
 #include <modkit/torch/calibration.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/oneshot.hpp>
@@ -125,10 +126,12 @@ class Progress {
     if (!on_) return;
     std::cerr << "\r\033[K" << text << std::flush;
     shown_ = true;
+    modkit::set_signal_preamble("\n");  // a signal ending the run ends the line first
   }
   void clear() {
     if (on_ && shown_) std::cerr << "\r\033[K" << std::flush;
     shown_ = false;
+    modkit::set_signal_preamble("");
   }
 
  private:
@@ -138,18 +141,19 @@ class Progress {
 
 // The checks Model::save makes, done before the (possibly long) work so a bad destination fails fast.
 void check_destination(const std::string& path, const std::string& what) {
-  const std::string prefix = "cannot save " + what + " '" + path + "': ";
-  const fs::path p(path);
-  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  modkit::check_output_path(path, "cannot save " + what + " '" + path + "': ");
+}
+
+// An output must not be another output or an input of the run: the report written over the model,
+// the recipe or the calibration file destroyed it. Character devices (/dev/null) are exempt.
+// --output may be --model: the model is read whole before it is replaced, atomically.
+void check_distinct(const std::string& output_flag, const std::string& output, const std::string& other_flag,
+                    const std::string& other) {
+  if (output.empty() || other.empty() || !modkit::same_file(output, other)) return;
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) throw ValueError(prefix + "directory '" + dir + "' does not exist");
-  if (!S_ISDIR(st.st_mode)) throw ValueError(prefix + "'" + dir + "' is not a directory");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    throw ValueError(prefix + "directory '" + dir + "' is not writable: " + std::strerror(errno));
-  }
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    throw ValueError(prefix + "expected a file path, found a directory");
-  }
+  if (::stat(output.c_str(), &st) == 0 && S_ISCHR(st.st_mode)) return;
+  throw ValueError(output_flag + " '" + output + "' is the same file as " + other_flag + " '" + other +
+                   "'; writing it would replace that file: give another path");
 }
 
 int64_t tensor_bytes(const torch::jit::Module& m) {
@@ -291,6 +295,12 @@ int run_apply(const ApplyOptions& o) {
   // 1. fast checks: destinations, plugins, recipe
   if (!o.output.empty()) check_destination(o.output, "model");
   if (!o.report.empty()) check_destination(o.report, "report");
+  for (const auto& [flag, input] : {std::pair<const char*, const std::string&>{"--model", o.model},
+                                    {"--recipe", o.recipe}, {"--calib", o.calib}, {"--output", o.output}}) {
+    check_distinct("--report", o.report, flag, input);
+  }
+  check_distinct("--output", o.output, "--recipe", o.recipe);
+  check_distinct("--output", o.output, "--calib", o.calib);
   progress.show("loading plugins...");
   FactoryOptions factory_options;
   factory_options.plugin_dirs = o.plugin_dirs;
@@ -475,7 +485,8 @@ int run_apply(const ApplyOptions& o) {
     progress.show("saving " + o.output + "...");
     const bool existed = fs::exists(o.output);
     model.save(o.output);
-    report["size"]["file_bytes_after"] = static_cast<int64_t>(fs::file_size(o.output));
+    report["size"]["file_bytes_after"] = fs::is_regular_file(o.output) ? static_cast<int64_t>(fs::file_size(o.output))
+                                                                       : serialized_bytes(model.module());
     if (!o.report.empty()) {
       try {
         write_report(o.report, report);

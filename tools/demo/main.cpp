@@ -1,6 +1,8 @@
 // modkit-torch: the LibTorch executable behind `modkit demo` and `modkit apply` (modkit itself never links LibTorch).
 #include "torch_tool.hpp"
 
+#include <modkit/core/signals.hpp>
+
 #include <iostream>
 
 int main(int argc, char** argv) {
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // no temporary file outlives a signal; a crash names the plugin callback that was running
+  modkit::install_signal_handlers("modkit");
   try {
     return run_selected ? run_selected() : 2;
   } catch (const std::exception& e) {

@@ -139,9 +139,12 @@ void Model::save(const std::string& path) const {
       [&](int fd) {
         int write_errno = 0;
         try {
+          // After a failed write the rest is dropped but reported as written: LibTorch's zip writer
+          // throws on a short write, and throws again from its destructor, which terminated the
+          // process on a full disk. The error is raised below, once the writer is done.
           torch::jit::ExportModule(module_, [&](const void* data, size_t size) -> size_t {
             if (write_errno == 0) write_errno = write_all(fd, data, size);
-            return write_errno == 0 ? size : 0;
+            return size;
           });
         } catch (const std::exception& e) {
           if (write_errno == 0) throw RuntimeError(prefix + "cannot serialize the model: " + what_of(e));

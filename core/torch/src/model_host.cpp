@@ -1,5 +1,6 @@
 // The ABI's model services over a Model: every entry catches everything and returns a status.
 #include <modkit/core/host.hpp>
+#include <modkit/core/signals.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/targets.hpp>
 
@@ -183,8 +184,9 @@ struct ModelServices {
   }
 
   // A HookFn that calls a plugin's C hook with DLPack views of the tensors.
-  static HookFn abi_hook(modkit_hook_fn fn, void* user) {
-    return [fn, user](const HookCall& call) {
+  // `owner` is the modifier that registered the hook: its failures and crashes are named after it.
+  static HookFn abi_hook(modkit_hook_fn fn, void* user, const std::string& owner) {
+    return [fn, user, owner](const HookCall& call) {
       struct Views {
         std::vector<DLManagedTensor*> owned;
         ~Views() {
@@ -215,12 +217,19 @@ struct ModelServices {
       c.inputs = inputs.data();
       c.output_count = outputs.size();
       c.outputs = outputs.data();
+      const std::string what = (owner.empty() ? std::string("a plugin") : owner) + "'s " +
+                               (call.kind == HookKind::ForwardPre ? "forward-pre" : "forward") + " hook on '" +
+                               call.module + "'";
       modkit_error* err = nullptr;
-      const modkit_status st = fn(user, &c, &err);
+      modkit_status st = MODKIT_OK;
+      {
+        const PluginCallScope scope(what);
+        st = fn(user, &c, &err);
+      }
       if (st != MODKIT_OK) {
         std::string message = take_error_message(err);
-        if (message.empty()) message = std::string("the hook returned status '") + status_name(st) + "'";
-        throw PluginError(st, message);
+        if (message.empty()) message = std::string("returned status '") + status_name(st) + "'";
+        throw PluginError(st, what + " failed: " + message);
       }
       if (err != nullptr) take_error_message(err);  // an error with an OK status: dropped
     };
@@ -231,7 +240,8 @@ struct ModelServices {
     return guarded(handle, error, [&](Model& model, Model::State&) {
       if (fn == nullptr) throw ValueError("fn is NULL");
       if (out_id == nullptr) throw ValueError("out_id is NULL");
-      *out_id = model.add_hook(str(module, "module"), static_cast<HookKind>(kind), abi_hook(fn, user));
+      *out_id = model.add_hook(str(module, "module"), static_cast<HookKind>(kind),
+                               abi_hook(fn, user, PluginCallScope::current_modifier()));
     });
   }
 
