@@ -3,6 +3,7 @@
 #include <modkit/core/detail/utf8.hpp>
 #include <modkit/core/recipe.hpp>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -41,6 +42,14 @@ std::string unsupported_reason(const std::string& key) {
   return "";
 }
 
+// yaml-cpp recurses once per level when values are converted: deeper ones are refused, not a
+// stack overflow.
+constexpr size_t kMaxDepth = 64;
+// Aliases are copied where they are used, so a few hundred bytes of nested aliases expand to
+// gigabytes ("billion laughs"): the values a recipe expands to are counted and bounded.
+constexpr size_t kMaxValues = 100000;
+constexpr size_t kMaxScalarBytes = size_t{16} << 20;
+
 class YamlReader {
  public:
   explicit YamlReader(const std::string& source) : source_(source) {}
@@ -51,6 +60,10 @@ class YamlReader {
     try {
       check_one_document(text);
       root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {  // its own message is "bad file"
+      throw RecipeError(at(e.mark), "nested too deeply: the YAML reader stops at depth " +
+                                        std::to_string(e.depth()) + " (a recipe value may nest " +
+                                        std::to_string(kMaxDepth) + " levels)");
     } catch (const YAML::Exception& e) {
       throw RecipeError(at(e.mark), e.msg);
     }
@@ -292,12 +305,16 @@ class YamlReader {
     std::vector<YAML::Node> outermost;
     if (inside == nullptr) inside = &outermost;
     const SourceLocation where = n.Mark().is_null() ? parent : at(n.Mark());
+    if (++values_ > kMaxValues || (n.IsScalar() && (scalar_bytes_ += n.Scalar().size()) > kMaxScalarBytes)) {
+      throw RecipeError(where, what + ": the recipe expands to more than " +
+                                   (values_ > kMaxValues ? std::to_string(kMaxValues) + " values"
+                                                         : std::to_string(kMaxScalarBytes >> 20) + " MiB of text") +
+                                   " (aliases are copied where they are used); expected a recipe of reasonable size");
+    }
     if (n.IsSequence() || n.IsMap()) {
       for (const auto& outer : *inside) {
         if (outer.is(n)) throw RecipeError(where, what + ": an alias refers to a collection that contains it");
       }
-      // yaml-cpp itself recurses once per level: deeper values are refused, not a stack overflow
-      constexpr size_t kMaxDepth = 64;
       if (inside->size() >= kMaxDepth) {
         throw RecipeError(where, what + ": nested deeper than " + std::to_string(kMaxDepth) + " levels");
       }
@@ -396,6 +413,8 @@ class YamlReader {
   }
 
   std::string source_;
+  mutable size_t values_ = 0;        // values converted so far, aliases counted at each use
+  mutable size_t scalar_bytes_ = 0;  // and their text
 };
 
 }  // namespace

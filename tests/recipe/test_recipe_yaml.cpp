@@ -221,6 +221,44 @@ TEST_CASE("an alias inside the collection it names, or nesting deeper than 64 le
   CHECK_NOTHROW(modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    XModifier:\n      p: " + fine + "\n", "r.yaml"));
 }
 
+TEST_CASE("YAML deeper than yaml-cpp reads says so, not 'bad file'") {
+  const std::string deep = std::string(500, '[') + std::string(500, ']');
+  const std::string m = [&] {
+    try {
+      modkit::Recipe::parse_yaml("s_stage:\n  q_modifiers:\n    XModifier:\n      p: " + deep + "\n", "r.yaml");
+    } catch (const modkit::RecipeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  }();
+  CHECK(m.rfind("r.yaml:4:", 0) == 0);
+  CHECK(m.find(": nested too deeply: the YAML reader stops at depth ") != std::string::npos);
+  CHECK(m.find("(a recipe value may nest 64 levels)") != std::string::npos);
+}
+
+TEST_CASE("aliases that expand beyond any recipe's size are refused at once (billion laughs)") {
+  std::string yaml = "s_stage:\n  q_modifiers:\n    XModifier:\n      a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n";
+  const std::string names = "abcdefghi";
+  for (size_t i = 1; i < names.size(); ++i) {
+    std::string items;
+    for (int k = 0; k < 9; ++k) items += std::string(k ? ", " : "") + "*" + names[i - 1];
+    yaml += std::string("      ") + names[i] + ": &" + names[i] + " [" + items + "]\n";
+  }
+  // 9^9 strings from 700 bytes: refused where the limit is crossed, at the aliased value
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml(yaml, "r.yaml"),
+                       "r.yaml:4:28: XModifier parameter 'f': the recipe expands to more than 100000 values (aliases "
+                       "are copied where they are used); expected a recipe of reasonable size",
+                       modkit::RecipeError);
+  // a long scalar used through many aliases: bounded by its text
+  const std::string big(1 << 20, 'x');
+  std::string wide = "s_stage:\n  q_modifiers:\n    XModifier:\n      a: &a \"" + big + "\"\n      b: [";
+  for (int k = 0; k < 20; ++k) wide += std::string(k ? ", " : "") + "*a";
+  CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml(wide + "]\n", "r.yaml"),
+                       "r.yaml:4:10: XModifier parameter 'b': the recipe expands to more than 16 MiB of text (aliases "
+                       "are copied where they are used); expected a recipe of reasonable size",
+                       modkit::RecipeError);
+}
+
 TEST_CASE("YAML that yaml-cpp reads as endless empty documents is refused, and a second document is named") {
   // found by fuzzing (tests/fuzz/regressions/recipe_yaml): YAML::LoadAll never returned on ", a:"
   CHECK_THROWS_WITH_AS(modkit::Recipe::parse_yaml(", a:", "r.yaml"), "r.yaml:1:1: expected a YAML document, found ','",
