@@ -152,6 +152,18 @@ TEST_CASE("loading names the file and says what was expected and found") {
               "': expected a TorchScript archive (torch.jit.save), found a zip archive without TorchScript code "
               "(a torch.save checkpoint?)");
   }
+  SUBCASE("a tensor whose shape reaches past its storage") {
+    // saved with fc1.weight's storage cut to 2 of its 12 floats: the archive declares a storage of
+    // 2 elements and a [3, 2] tensor on it, as a hand-edited or corrupt file can
+    Model model(models::make_mlp(2, 3, 2, 1));
+    model.get_tensor("fc1", "weight").storage().set_nbytes(2 * sizeof(float));
+    const std::string path = dir.file("short.pt");
+    model.save(path);
+    CHECK(thrown_message<modkit::ValueError>([&] { Model::load(path); }) ==
+          "cannot load model '" + path +
+              "': tensor 'fc1.weight' of shape [3, 2] needs 24 bytes of its storage, which holds 8: the archive is "
+              "corrupt");
+  }
   SUBCASE("a truncated archive") {
     const std::string good = dir.file("good.pt");
     Model(models::make_mlp(2, 3, 2, 1)).save(good);

@@ -105,6 +105,34 @@ HookId Model::add_hook(const std::string& module, HookKind kind, HookFn hook) {
   return detail::add_hook(*this, state_.get(), module, kind, std::move(hook));
 }
 
+namespace {
+
+// An archive's pickle declares each tensor's storage size and, apart, its shape, strides and
+// offset: LibTorch 1.13 loads a tensor that reaches past its storage, and its first use reads out
+// of bounds or fails deep inside an operator. Every parameter and buffer is checked at load.
+void check_tensor_extents(const torch::jit::Module& module, const std::string& path) {
+  auto check = [&](const std::string& name, const at::Tensor& t) {
+    if (!t.defined() || t.numel() == 0 || !t.has_storage()) return;
+    uint64_t last = static_cast<uint64_t>(t.storage_offset());  // the furthest element
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      if (t.stride(d) < 0) throw_load(path, "tensor '" + name + "' has a negative stride");
+      last += static_cast<uint64_t>(t.size(d) - 1) * static_cast<uint64_t>(t.stride(d));
+    }
+    const uint64_t needed = (last + 1) * t.element_size();
+    if (needed > t.storage().nbytes()) {
+      std::string shape;
+      for (int64_t d = 0; d < t.dim(); ++d) shape += (d ? ", " : "") + std::to_string(t.size(d));
+      throw_load(path, "tensor '" + name + "' of shape [" + shape + "] needs " + std::to_string(needed) +
+                           " bytes of its storage, which holds " + std::to_string(t.storage().nbytes()) +
+                           ": the archive is corrupt");
+    }
+  };
+  for (const auto& p : module.named_parameters(true)) check(p.name, p.value);
+  for (const auto& b : module.named_buffers(true)) check(b.name, b.value);
+}
+
+}  // namespace
+
 Model Model::load(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -128,6 +156,7 @@ Model Model::load(const std::string& path) {
   } catch (const std::exception& e) {
     throw_load(path, diagnose_archive(path, what_of(e)));
   }
+  check_tensor_extents(module, path);
   return Model(std::move(module));
 }
 
