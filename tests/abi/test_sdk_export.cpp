@@ -306,7 +306,9 @@ TEST_CASE("trampolines turn exceptions into a status and a host error") {
         {"sdk_error_default", MODKIT_ERROR_INVALID_ARGUMENT, "probe: bad value"},
         {"std_exception", MODKIT_ERROR_INTERNAL, "probe: runtime failure"},
         {"bad_alloc", MODKIT_ERROR_OUT_OF_MEMORY, "out of memory"},
-        {"non_std", MODKIT_ERROR_INTERNAL, "unknown exception"},
+        {"non_std", MODKIT_ERROR_INTERNAL,
+         "threw a value that is not a std::exception (throw modkit::sdk::Error or a std::exception to say what "
+         "failed)"},
     };
     for (const Case& c : cases) {
       INFO(c.kind);

@@ -13,6 +13,9 @@
 
 #include <sys/stat.h>
 
+#include <ATen/ops/zeros.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -248,6 +251,22 @@ TEST_CASE("modkit apply refuses outputs that would destroy an input or each othe
     CHECK(fs::is_symlink(ws.output));
     CHECK(modkit::Model::load(ws.dir / "target.pt").modules().size() > 1);
   }
+}
+
+TEST_CASE("modkit apply says when calibration data goes unused or runs short") {
+  Workspace ws;  // the recipe prunes by magnitude: data-free
+  const std::string calib = ws.dir / "calib.pt";
+  c10::impl::GenericList samples(c10::TensorType::get());
+  samples.push_back(at::zeros({1, 4, 32}));
+  samples.push_back(at::zeros({1, 4, 32}));
+  const std::vector<char> bytes = torch::jit::pickle_save(samples);
+  write(calib, std::string(bytes.begin(), bytes.end()));
+  const RunResult r = cli({"apply", "--recipe", ws.recipe, "--model", ws.model, "--output", ws.output, "--calib", calib,
+                           "--samples", "100"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.out, "note: --samples 100: " + calib + " has 2 samples, and all of them were used\n"));
+  CHECK(contains(r.out, "note: --calib " + calib + " was not used: every stage of the recipe is data-free\n"));
 }
 
 TEST_CASE("modkit apply prunes a saved model, writes it atomically and reports") {

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -96,6 +98,38 @@ TEST_CASE("usage errors exit 2 with a modkit message") {
     CHECK(starts_with(r.err, "modkit: "));
     CHECK(r.out.empty());
   }
+}
+
+TEST_CASE("an unknown or missing command is named, with the commands there are") {
+  const std::string commands = "(the commands: list, inspect, errors, new-plugin, check, recipe, apply, demo)";
+  CHECK(cli({"lst"}).err == "modkit: unknown command 'lst' (did you mean 'list'?) " + commands +
+                                "\nrun 'modkit --help' (or 'modkit <command> --help') for usage\n");
+  CHECK(cli({"--plugin-dir", "x", "frobnicate"}).err.rfind("modkit: unknown command 'frobnicate' " + commands, 0) == 0);
+  CHECK(cli({}).err.rfind("modkit: a command is required: list, inspect, errors, new-plugin, check, recipe, apply, demo\n", 0) == 0);
+}
+
+TEST_CASE("under --json every failure is one JSON value on stdout, with the message and the exit code") {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> cases = {
+      {"--json", "lst"},                                           // usage: unknown command
+      {"--json", "inspect", "NoSuchModifier"},                     // a problem: unknown type
+      {"--json", "new-plugin"},                                    // usage: missing argument
+      {"--json", "recipe", "convert", dir / "missing.toml"},       // a problem: unreadable recipe
+      {"--json", "apply", "--samples", "0"},                       // usage: bad value
+      {"--json", "apply", "--model", dir / "missing.pt"},          // usage: --model without --output
+  };
+  for (const auto& args : cases) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    CAPTURE(joined);
+    const RunResult r = cli(args);
+    CHECK(r.code != 0);
+    const json j = parse_json(r);
+    CHECK(j["exit_code"] == r.code);
+    CHECK(starts_with(r.err, "modkit: " + j["error"].get<std::string>()));
+  }
+  const json bad = parse_json(cli({"--json", "apply", "--samples", "0"}));
+  CHECK(bad["error"] == "--samples: expected a whole number of at least 1, found '0'");
 }
 
 TEST_CASE("list shows main, experimental and shadowed modifiers in aligned columns") {
@@ -198,6 +232,22 @@ TEST_CASE("list reads metadata only: no plugin code runs, errors does load") {
     CHECK(contains(r.out, "AbortOnLoadModifier"));
     CHECK(cli({"inspect", "AbortOnLoadModifier", "--plugin-dir", kAbortPlugins}).code == 0);
   }
+}
+
+TEST_CASE("list refuses what the factory refuses: unsafe plugin files, relative MODKIT_PLUGIN_PATH entries") {
+  TempDir dir;
+  const std::string copy = dir / "cli_beta.so";
+  fs::copy_file(kPlugins + "/cli_beta.so", copy);
+  ::chmod(copy.c_str(), 0777);
+  const RunResult r = cli({"list", "--json", "--no-cache", "--plugin-dir", dir.path()}, {{"MODKIT_PLUGIN_PATH", "relative/plugins"}});
+  INFO(r.out << r.err);
+  const json j = parse_json(r);
+  CHECK(j["modifiers"].empty());  // the world-writable copy is not listed as a modifier
+  std::string reasons;
+  for (const auto& p : j["problems"]) reasons += p["name"].get<std::string>() + ": " + p["reason"].get<std::string>() + "\n";
+  CHECK(reasons == ": relative entry in MODKIT_PLUGIN_PATH, expected an absolute directory\n"
+                   "BetaQuantModifier: '" + copy + "' is world-writable (mode 0777)\n"
+                   "BetaSmoothModifier: '" + copy + "' is world-writable (mode 0777)\n");
 }
 
 TEST_CASE("list shows unreadable files and names without metadata as problems") {

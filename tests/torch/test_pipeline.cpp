@@ -224,6 +224,12 @@ TEST_CASE("samples the model rejects are named, and calibrating pipelines need s
   CHECK(modkit::testing::thrown_message<modkit::ValueError>([&] { f.run(PipelineKind::Basic); }) ==
         std::string("calibration sample 2 of '<synthetic: 4 x [2, 5, 16]>' does not fit the model: Expected weight "
                     "to be of same shape as normalized_shape, but got weight of shape [16] and normalized_shape = [9]"));
+  Fixture s;
+  s.data.samples[2].args[0] = at::randn({2, 5, 9});
+  CHECK(modkit::testing::thrown_message<modkit::ValueError>([&] { s.run(PipelineKind::Sequential); }) ==
+        std::string("calibration sample 2 of '<synthetic: 4 x [2, 5, 16]>' does not fit block 'layers.0' of the model: "
+                    "Expected weight to be of same shape as normalized_shape, but got weight of shape [16] and "
+                    "normalized_shape = [9]"));
   Fixture g;
   g.data.samples.clear();
   CHECK(modkit::testing::thrown_message<modkit::ValueError>([&] { g.run(PipelineKind::Sequential); }) ==

@@ -2,11 +2,13 @@
 #include "catalog.hpp"
 
 #include <modkit/core/detail/elf.hpp>
+#include <modkit/core/detail/path_safety.hpp>
 #include <modkit/core/detail/plugin_library.hpp>
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/factory.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -92,10 +94,12 @@ FileScan scan_file(const std::string& path, bool experimental) {
   }
   for (const auto& name : metadata_order) {
     if (symbols.count(name) == 0) {
-      out.problems.push_back(LoadRecord::make(name, path, LoadStage::Scan,
-                                     "metadata describes '" + name +
-                                         "' but the file exports no such symbol (is it hidden?)",
-                                     experimental));
+      const std::string why =
+          ends_with(name, "Modifier")
+              ? "metadata describes '" + name + "' but the file exports no such symbol (is it hidden?)"
+              : "metadata describes '" + name + "', but hosts load only symbols whose names end in 'Modifier' (as "
+                "llmcompressor finds its modifiers): rename it, e.g. '" + name + "Modifier'";
+      out.problems.push_back(LoadRecord::make(name, path, LoadStage::Scan, why, experimental));
       continue;
     }
     ModifierInfo& info = metadata.at(name);
@@ -150,9 +154,11 @@ const CatalogEntry* Catalog::find(const std::string& name) const {
   return nullptr;
 }
 
-Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs, detail::CacheImage* cache) {
+Catalog scan_catalog(const SearchPath& path, size_t explicit_dirs, detail::CacheImage* cache) {
+  const std::vector<std::string>& dirs = path.dirs;
   Catalog catalog;
   catalog.search_dirs = dirs;
+  catalog.problems = path.refused_dirs;
   for (size_t i = 0; i < dirs.size() && i < explicit_dirs; ++i) {
     struct stat st {};
     if (::stat(dirs[i].c_str(), &st) != 0) {
@@ -166,7 +172,21 @@ Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs,
     for (auto& f : cache->files) cached_files.emplace(detail::RegistryCache::key_of(f.path, f.experimental), &f);
   }
   std::map<std::string, std::string> first[2];  // per registry: name -> the file that wins
+  const uid_t uid = ::geteuid();
+  detail::PathMemo memo;
   for (const auto& file : discover_plugin_files(dirs)) {
+    // as the factory does: a file others could have written is refused, by each name it describes
+    const std::string unsafe = detail::examine_plugin_path(file.path, file.dir, uid, path.check_safety, memo).unsafe;
+    if (!unsafe.empty()) {
+      const FileScan described = scan_file(file.path, file.experimental);
+      for (const auto& entry : described.entries) {
+        catalog.problems.push_back(LoadRecord::make(entry.info.name, file.path, LoadStage::Scan, unsafe, file.experimental));
+      }
+      if (described.entries.empty()) {
+        catalog.problems.push_back(LoadRecord::make("", file.path, LoadStage::Scan, unsafe, file.experimental));
+      }
+      continue;
+    }
     detail::CachedFile* cached = nullptr;
     if (auto it = cached_files.find(detail::RegistryCache::key_of(file.path, file.experimental));
         it != cached_files.end()) {

@@ -1,6 +1,8 @@
 // The metadata-only view of the plugin directories behind `list` and `inspect`: no plugin is loaded.
 #pragma once
 
+#include "plugin_dirs.hpp"
+
 #include <modkit/core/detail/registry_cache.hpp>
 #include <modkit/core/load_record.hpp>
 #include <modkit/core/modifier_info.hpp>
@@ -58,8 +60,7 @@ FileScan from_cache(detail::CachedFile&& cached);
 /// missing one is a problem, as in the factory). A file the registry cache
 /// image `cache` holds unchanged is taken from it (and its entry moved out),
 /// the others from their metadata.
-Catalog scan_catalog(const std::vector<std::string>& dirs, size_t explicit_dirs,
-                     detail::CacheImage* cache = nullptr);
+Catalog scan_catalog(const SearchPath& path, size_t explicit_dirs, detail::CacheImage* cache = nullptr);
 
 /// Why the host would refuse a modifier built as `info` describes ("" when it
 /// would accept it): ABI major, minimum minor, LibTorch version and C++ ABI.

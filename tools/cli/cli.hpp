@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <modkit/core/recipe.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <stdexcept>
@@ -25,14 +27,18 @@ struct GlobalOptions {
   bool no_cache = false;                 ///< --no-cache: neither read nor write the registry cache
 };
 
-/// A failure that ends the command: printed as "modkit: <message>" on stderr.
+/// A failure that ends the command: printed as "modkit: <message>" on stderr; under --json also
+/// as {"error": message, "exit_code": code} on stdout, with `details` (an object) merged in.
 class Failure : public std::runtime_error {
  public:
-  Failure(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Failure(int code, const std::string& message, nlohmann::json details = nlohmann::json::object())
+      : std::runtime_error(message), code_(code), details_(std::move(details)) {}
   int code() const noexcept { return code_; }
+  const nlohmann::json& details() const noexcept { return details_; }
 
  private:
   int code_;
+  nlohmann::json details_;
 };
 
 /// One subcommand: its CLI11 parser and what runs when it was chosen.
@@ -40,6 +46,9 @@ struct Command {
   CLI::App* app = nullptr;
   std::function<int()> run;
 };
+
+/// Recipe errors as `modkit check --json` prints them: [{file, line, column, message, text}].
+nlohmann::json recipe_errors_json(const std::vector<RecipeError>& errors);
 
 // One function per subcommand file; each adds its subcommand to `parent`.
 Command add_list_command(CLI::App& parent, const GlobalOptions& global);

@@ -1,5 +1,6 @@
 // `modkit apply`: checks the recipe here (fast, no LibTorch), then runs `modkit-torch apply` for the model work.
 #include "cli.hpp"
+#include "cli_support.hpp"
 #include "plugin_dirs.hpp"
 #include "run_torch_tool.hpp"
 
@@ -42,8 +43,10 @@ int run_apply(const GlobalOptions& global, const ApplyOptions& o) {
     }
     if (!errors.empty()) {
       for (const auto& e : errors) std::cerr << e.what() << "\n";
-      throw Failure(kExitProblem, "recipe '" + o.recipe + "' is invalid (" + std::to_string(errors.size()) +
-                                      (errors.size() == 1 ? " error" : " errors") + "); nothing was applied");
+      throw Failure(kExitProblem,
+                    "recipe '" + o.recipe + "' is invalid (" + std::to_string(errors.size()) +
+                        (errors.size() == 1 ? " error" : " errors") + "); nothing was applied",
+                    {{"errors", recipe_errors_json(errors)}});
     }
   }
 
@@ -85,7 +88,7 @@ Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
                   "calibration samples: a torch.save list of forward inputs, or a safetensors file; "
                   "default for the generated model: synthetic hidden states")
       ->type_name("DATA");
-  app->add_option("--samples", o->samples, "use only the first N calibration samples")->type_name("N")->check(CLI::PositiveNumber);
+  app->add_option("--samples", o->samples, "use only the first N calibration samples")->type_name("N")->check(positive_count());
   app->add_option("--pipeline", o->pipeline,
                   "run every stage with this pipeline instead of the one its modifiers ask for")
       ->type_name("NAME")
@@ -96,7 +99,7 @@ Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
       ->type_name("TARGET");
   app->add_option("--threads", o->threads, "intra-op threads of the model work (default: every core)")
       ->type_name("N")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_count());
   app->add_flag("--allow-unmatched", o->allow_unmatched,
                 "skip modifiers whose targets match no module instead of failing");
   return {app, [&global, o] { return run_apply(global, *o); }};

@@ -9,15 +9,20 @@
 #include <iostream>
 
 namespace modkit::cli {
-namespace {
 
-nlohmann::json error_json(const RecipeError& e) {
-  return {{"file", e.where().file},
-          {"line", e.where().line},
-          {"column", e.where().column},
-          {"message", e.message()},
-          {"text", e.what()}};
+nlohmann::json recipe_errors_json(const std::vector<RecipeError>& errors) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const RecipeError& e : errors) {
+    out.push_back({{"file", e.where().file},
+                   {"line", e.where().line},
+                   {"column", e.where().column},
+                   {"message", e.message()},
+                   {"text", e.what()}});
+  }
+  return out;
 }
+
+namespace {
 
 nlohmann::json stages_json(const Recipe& recipe) {
   nlohmann::json stages = nlohmann::json::array();
@@ -49,8 +54,7 @@ int run_check(const GlobalOptions& global, const std::string& path, bool no_expe
   }
 
   if (global.json) {
-    nlohmann::json j = {{"recipe", path}, {"valid", errors.empty()}, {"errors", nlohmann::json::array()}};
-    for (const auto& e : errors) j["errors"].push_back(error_json(e));
+    nlohmann::json j = {{"recipe", path}, {"valid", errors.empty()}, {"errors", recipe_errors_json(errors)}};
     if (parsed) j["stages"] = stages_json(recipe);
     print_json(std::cout, j);
   } else if (errors.empty()) {

@@ -125,7 +125,7 @@ int inspect_file(const GlobalOptions& global, const std::string& path) {
     throw Failure(kExitProblem, "'" + path + "' exports no modifiers (expected *Modifier symbols, found none)");
   }
   // where the file sits in the search directories decides its registry and shadowing
-  const Catalog catalog = scan_catalog(search_dirs(global), 0);
+  const Catalog catalog = scan_catalog(search_path(global), 0);
   const std::string real = real_path(path);
   std::vector<std::vector<const CatalogEntry*>> others(scan.entries.size());
   for (size_t i = 0; i < scan.entries.size(); ++i) {
@@ -146,7 +146,7 @@ int inspect_file(const GlobalOptions& global, const std::string& path) {
 }
 
 int inspect_type(const GlobalOptions& global, const std::string& type) {
-  const Catalog catalog = scan_catalog(search_dirs(global), global.plugin_dirs.size());
+  const Catalog catalog = scan_catalog(search_path(global), global.plugin_dirs.size());
   const CatalogEntry* entry = catalog.find(type);
   if (entry == nullptr) {
     for (const auto& p : catalog.problems) {

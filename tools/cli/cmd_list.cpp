@@ -17,7 +17,7 @@ int run_list(const GlobalOptions& global) {
   // read, never written: list runs no plugin code, so it learns nothing the cache could keep
   const auto cache = registry_cache(global);
   auto image = cache ? cache->read() : std::nullopt;
-  const Catalog catalog = scan_catalog(search_dirs(global), global.plugin_dirs.size(), image ? &*image : nullptr);
+  const Catalog catalog = scan_catalog(search_path(global), global.plugin_dirs.size(), image ? &*image : nullptr);
 
   // main before experimental, then by name; a shadowed provider follows the one that wins
   std::vector<size_t> order(catalog.entries.size());

@@ -23,8 +23,7 @@ int run_convert(const std::string& input, const std::string& output) {
   try {
     recipe = Recipe::load(input);
   } catch (const RecipeError& e) {
-    std::cerr << e.what() << "\n";
-    return kExitProblem;
+    throw Failure(kExitProblem, e.what(), {{"errors", recipe_errors_json({e})}});
   }
   std::string toml;
   try {

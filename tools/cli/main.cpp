@@ -1,11 +1,14 @@
 // The modkit command-line tool: parses global options, dispatches to one subcommand, maps failures to exit codes.
 #include "cli.hpp"
+#include "cli_support.hpp"
 
+#include <modkit/core/detail/text.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
 #include <modkit/core/signals.hpp>
 #include <modkit/modkit.h>
 
+#include <algorithm>
 #include <cctype>
 #include <iostream>
 
@@ -22,6 +25,19 @@ std::string version_text() {
 std::string lower_first(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   return s;
+}
+
+// The first argument that is neither an option nor an option's value: the command's name, or "".
+std::string first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--plugin-dir") {
+      ++i;  // its value
+    } else if (arg.empty() || arg[0] != '-') {
+      return arg;
+    }
+  }
+  return "";
 }
 
 int run(int argc, char** argv) {
@@ -61,8 +77,20 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
-    std::cerr << "modkit: " << lower_first(e.what()) << "\n"
-              << "run 'modkit --help' (or 'modkit <command> --help') for usage\n";
+    std::vector<std::string> names;
+    for (const auto& command : commands) names.push_back(command.app->get_name());
+    std::string message = lower_first(e.what());
+    if (!std::any_of(commands.begin(), commands.end(), [](const Command& c) { return c.app->parsed(); })) {
+      // CLI11 takes an unknown command for a stray argument and says only that one is required
+      const std::string word = first_word(argc, argv);
+      std::string known;
+      for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
+      message = word.empty() ? "a command is required: " + known
+                             : "unknown command '" + word + "'" + modkit::detail::did_you_mean(word, names) +
+                                   " (the commands: " + known + ")";
+    }
+    report_error(message, kExitUsage, wants_json(argc, argv));
+    std::cerr << "run 'modkit --help' (or 'modkit <command> --help') for usage\n";
     return kExitUsage;
   }
 
@@ -80,13 +108,14 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   modkit::install_signal_handlers("modkit");  // a signal removes the temporary files of writes in progress
+  const bool json = modkit::cli::wants_json(argc, argv);
   try {
     return run(argc, argv);
   } catch (const modkit::cli::Failure& e) {
-    std::cerr << "modkit: " << e.what() << '\n';
+    modkit::cli::report_error(e.what(), e.code(), json, e.details());
     return e.code();
   } catch (const std::exception& e) {
-    std::cerr << "modkit: " << e.what() << '\n';
+    modkit::cli::report_error(e.what(), modkit::cli::kExitProblem, json);
     return modkit::cli::kExitProblem;
   }
 }

@@ -10,9 +10,11 @@ FactoryOptions factory_options(const GlobalOptions& global) {
   return options;
 }
 
-std::vector<std::string> search_dirs(const GlobalOptions& global) {
+SearchPath search_path(const GlobalOptions& global) {
   // constructing a factory only computes its directories: nothing is scanned or loaded
-  return ModifierFactory(factory_options(global)).search_dirs();
+  const FactoryOptions options = factory_options(global);
+  const ModifierFactory factory(options);
+  return {factory.search_dirs(), factory.refused_search_dirs(), !options.allow_unsafe_paths};
 }
 
 std::shared_ptr<detail::RegistryCache> registry_cache(const GlobalOptions& global) {

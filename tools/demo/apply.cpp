@@ -1,5 +1,6 @@
 // `modkit-torch apply`: loads a TorchScript model, applies a recipe in one shot, saves atomically and reports what changed.
 #include "torch_tool.hpp"
+#include "cli_support.hpp"
 
 #include <modkit/core/atomic_file.hpp>
 #include <modkit/core/errors.hpp>
@@ -336,7 +337,13 @@ int run_apply(const ApplyOptions& o) {
   } else if (o.model.empty()) {
     calibration = CalibrationData::synthetic(kDefaultSamples, {1, 64, kDefaultHidden}, 7);
   }
-  if (calibration && o.samples > 0) calibration->truncate(static_cast<size_t>(o.samples));
+  if (calibration && o.samples > 0) {
+    if (static_cast<size_t>(o.samples) > calibration->size()) {
+      notes.push_back("--samples " + std::to_string(o.samples) + ": " + calibration->source + " has " +
+                      std::to_string(calibration->size()) + " samples, and all of them were used");
+    }
+    calibration->truncate(static_cast<size_t>(o.samples));
+  }
   progress.show(o.model.empty() ? "generating the model..." : "loading " + o.model + "...");
   const std::string model_name =
       o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden " + std::to_string(kDefaultHidden) + ">" : o.model;
@@ -464,6 +471,9 @@ int run_apply(const ApplyOptions& o) {
                           {"modules", s.modules.size()},
                           {"modifiers", mods}});
   }
+  if (!o.calib.empty() && std::none_of(stages.begin(), stages.end(), [](const OneshotStageSummary& s) { return s.samples > 0; })) {
+    notes.push_back("--calib " + o.calib + " was not used: every stage of the recipe is data-free");
+  }
   const int64_t bytes_after = tensor_bytes(model.module());
   json report = {{"recipe", o.recipe.empty() ? "<default recipe>" : o.recipe},
                  {"model", model_name},
@@ -572,11 +582,11 @@ void add_apply_command(CLI::App& parent, std::function<int()>& run_selected) {
   app->add_option("--output", o->output, "where to write the compressed model (atomically)");
   app->add_option("--report", o->report, "also write the report as JSON to this file");
   app->add_option("--calib", o->calib, "calibration samples (torch.save list or safetensors)");
-  app->add_option("--samples", o->samples, "use only the first N calibration samples")->check(CLI::PositiveNumber);
+  app->add_option("--samples", o->samples, "use only the first N calibration samples")->check(cli::positive_count());
   app->add_option("--pipeline", o->pipeline, "run every stage with this pipeline")
       ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
   app->add_option("--sequential-targets", o->sequential_targets, "the blocks of the sequential pipeline");
-  app->add_option("--threads", o->threads, "intra-op threads (default: every core)")->check(CLI::PositiveNumber);
+  app->add_option("--threads", o->threads, "intra-op threads (default: every core)")->check(cli::positive_count());
   app->add_flag("--allow-unmatched", o->allow_unmatched, "skip modifiers whose targets match no module");
   app->add_flag("--json", o->json, "print the report as JSON");
   app->add_flag("-v,--verbose", o->verbose, "log the core's warnings (-vv: debug) to stderr");

@@ -1,5 +1,6 @@
 // modkit-torch: the LibTorch executable behind `modkit demo` and `modkit apply` (modkit itself never links LibTorch).
 #include "torch_tool.hpp"
+#include "cli_support.hpp"
 
 #include <modkit/core/signals.hpp>
 
@@ -15,15 +16,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help
+    modkit::cli::report_error(e.what(), 2, modkit::cli::wants_json(argc, argv));
+    return 2;
   }
   // no temporary file outlives a signal; a crash names the plugin callback that was running
   modkit::install_signal_handlers("modkit");
   try {
     return run_selected ? run_selected() : 2;
   } catch (const std::exception& e) {
-    std::cerr << "modkit: " << e.what() << "\n";
+    modkit::cli::report_error(e.what(), 1, modkit::cli::wants_json(argc, argv));
     return 1;
   }
 }

@@ -91,7 +91,7 @@ std::string what_of(const std::exception_ptr& e) {
   } catch (const std::exception& s) {
     return s.what();
   } catch (...) {
-    return "unknown exception";
+    return "threw a value that is not a std::exception";
   }
 }
 

@@ -41,19 +41,22 @@ void progress(const PipelineRun& run, const std::string& line) {
   if (run.on_progress) run.on_progress(line);
 }
 
-// Runs one forward of `module` on `sample`; a sample the model rejects is named.
+// Runs one forward of `module` (the whole model, or the sequential pipeline's `block`) on
+// `sample`; a sample the model rejects is named, with the block.
 c10::IValue forward(const torch::jit::Module& module, const CalibrationSample& sample, size_t index,
-                    const CalibrationData& data) {
+                    const CalibrationData& data, const std::string& block = "") {
+  const auto refuse = [&](const std::string& cause) {
+    return ValueError("calibration sample " + std::to_string(index) + " of '" + data.source + "' does not fit " +
+                      (block.empty() ? std::string("the model") : "block '" + block + "' of the model") + ": " + cause);
+  };
   try {
     return call_forward(module, sample.args, sample.kwargs);
   } catch (const Error&) {
     throw;  // a hook's own error
   } catch (const c10::Error& e) {
-    throw ValueError("calibration sample " + std::to_string(index) + " of '" + data.source +
-                     "' does not fit the model: " + cause_of(e.what_without_backtrace()));
+    throw refuse(cause_of(e.what_without_backtrace()));
   } catch (const std::runtime_error& e) {
-    throw ValueError("calibration sample " + std::to_string(index) + " of '" + data.source +
-                     "' does not fit the model: " + cause_of(e.what()));
+    throw refuse(cause_of(e.what()));
   }
 }
 
@@ -196,7 +199,7 @@ void run_sequential(const PipelineRun& run, PipelineReport& report) {
       const HooksDisabled others = model.disable_hooks(model.hooks_where([&](const std::string& m) { return within(m, block); }));
       for (size_t i = 0; i < inputs.size(); ++i) {
         progress(run, step + ": sample " + std::to_string(i + 1) + "/" + std::to_string(inputs.size()));
-        forward(module, inputs[i], i, data);
+        forward(module, inputs[i], i, data, block);
       }
     }
     progress(run, step + ": compressing");
@@ -205,7 +208,7 @@ void run_sequential(const PipelineRun& run, PipelineReport& report) {
     // propagation: the compressed block's outputs are the next block's inputs
     const HooksDisabled none = model.disable_hooks();
     for (size_t i = 0; i < inputs.size(); ++i) {
-      inputs[i].args.at(0) = main_output(forward(module, inputs[i], i, data));
+      inputs[i].args.at(0) = main_output(forward(module, inputs[i], i, data, block));
     }
   }
   inputs.clear();

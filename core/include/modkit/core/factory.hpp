@@ -123,6 +123,9 @@ class ModifierFactory {
 
   /// The plugin directories, in search order (existing or not).
   const std::vector<std::string>& search_dirs() const { return search_dirs_; }
+  /// The MODKIT_PLUGIN_PATH entries left out of search_dirs() (relative ones), one record each
+  /// with the reason; refresh() records them too.
+  const std::vector<LoadRecord>& refused_search_dirs() const { return path_records_; }
 
   /// Rescans every search directory: rebuilds the main and experimental
   /// registries and the load records. Registered types are kept.

@@ -77,7 +77,10 @@ modkit_status guard(const modkit_host* host, modkit_error** error, F&& f) noexce
   } catch (const std::exception& e) {
     return fail(host, MODKIT_ERROR_INTERNAL, e.what(), error);
   } catch (...) {
-    return fail(host, MODKIT_ERROR_INTERNAL, "unknown exception", error);
+    return fail(host, MODKIT_ERROR_INTERNAL,
+                "threw a value that is not a std::exception (throw modkit::sdk::Error or a std::exception "
+                "to say what failed)",
+                error);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -278,6 +279,12 @@ constexpr modkit_modifier_descriptor make_descriptor(const char* metadata,
   };
 }
 
+/// Whether `name` ends in "Modifier": the symbols a host looks for.
+constexpr bool names_a_modifier(std::string_view name) {
+  constexpr std::string_view suffix = "Modifier";
+  return name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+}
+
 }  // namespace modkit::sdk::detail
 
 /// Exports modifier class NAME (derived from modkit::sdk::Modifier, with a
@@ -294,6 +301,10 @@ constexpr modkit_modifier_descriptor make_descriptor(const char* metadata,
     using Class = NAME;                                                                      \
     static_assert(std::is_base_of_v<::modkit::sdk::Modifier, NAME>,                          \
                   #NAME " must derive from modkit::sdk::Modifier");                          \
+    static_assert(::modkit::sdk::detail::names_a_modifier(#NAME),                            \
+                  #NAME ": hosts load only symbols whose names end in 'Modifier' (as "       \
+                  "llmcompressor finds its modifiers): rename the class, e.g. " #NAME        \
+                  "Modifier");                                                               \
     static constexpr auto params = ::modkit::sdk::detail::make_params(__VA_ARGS__);          \
     static constexpr ::modkit::sdk::detail::ModifierInfo info{                               \
         #NAME,                                                                               \

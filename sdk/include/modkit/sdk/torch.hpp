@@ -4,6 +4,9 @@
 // Only at::Tensor and its methods: a plugin's own translation unit includes the operators it
 // calls (<ATen/ops/zeros.h>, <ATen/Parallel.h>, ...), so it never pays for all of <ATen/ATen.h>
 // (about 3x the compile time of a plugin that includes what it uses).
+#if defined(__has_include) && !__has_include(<torch/version.h>)
+#error "<modkit/sdk/torch.hpp> needs LibTorch's headers: build the plugin with modkit_add_plugin(NAME SOURCES ... TORCH)"
+#endif
 #include <ATen/core/Tensor.h>
 #include <torch/version.h>  // header only: the version macros
 
