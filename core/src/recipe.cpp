@@ -286,6 +286,9 @@ std::vector<RecipeError> recipe_errors(const Recipe& recipe, const ModifierFacto
   const TypeResolver types(factory, allow_registered, allow_experimental);
   std::vector<RecipeError> out;
   for (const auto& stage : recipe.stages) {
+    if (stage.modifiers.empty()) {
+      out.emplace_back(stage.where, "stage '" + stage.name + "' has no modifiers: add one, or remove the stage");
+    }
     for (const auto& m : stage.modifiers) check_modifier(m, types, out);
   }
   return out;

@@ -102,6 +102,15 @@ TEST_CASE("a valid recipe passes the checks") {
   CHECK_NOTHROW(modkit::check_recipe(r, factory()));
 }
 
+TEST_CASE("a stage without modifiers is an error at the stage") {
+  const auto toml = modkit::Recipe::parse_toml("[[stage]]\nname = \"empty\"\n", "r.toml");
+  CHECK(error_of([&] { modkit::check_recipe(toml, factory()); }) ==
+        "r.toml:1:1: stage 'empty' has no modifiers: add one, or remove the stage");
+  const auto yaml = modkit::Recipe::parse_yaml("empty_stage:\n  run_type: oneshot\n", "r.yaml");
+  CHECK(error_of([&] { modkit::check_recipe(yaml, factory()); }) ==
+        "r.yaml:1:1: stage 'empty' has no modifiers: add one, or remove the stage");
+}
+
 TEST_CASE("an unknown type names the closest known type at the type's location") {
   CHECK(check_error(one("MagnitudePrunningModifier", "")) ==
         "r.toml:3:10: unknown modifier type 'MagnitudePrunningModifier' (did you mean 'MagnitudePruningModifier'?)");
