@@ -3,7 +3,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
 #include <new>
+#include <string>
+
+namespace modkit::detail {
+extern std::atomic<int> g_plugin_log_level;  // logging.cpp: set_plugin_log_level
+}
 
 struct modkit_error {
   modkit_status code;
@@ -31,7 +40,18 @@ void log(const modkit_host*, int32_t level, const char* source, const char* mess
              : level == MODKIT_LOG_INFO  ? spdlog::level::info
              : level == MODKIT_LOG_WARN  ? spdlog::level::warn
                                          : spdlog::level::err;
-  spdlog::log(lvl, "[{}] {}", source != nullptr ? source : "plugin", message != nullptr ? message : "");
+  const int plugin_level = detail::g_plugin_log_level.load();
+  if (plugin_level < 0) {
+    spdlog::log(lvl, "[{}] {}", source != nullptr ? source : "plugin", message != nullptr ? message : "");
+    return;
+  }
+  // a CLI chose the plugins' own level: their lines go to stderr as "Source: message", clearing a
+  // progress line on a terminal first (the next progress update redraws it)
+  if (lvl < plugin_level) return;
+  static const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  const std::string line = std::string(terminal ? "\r\033[K" : "") + (source != nullptr ? source : "plugin") + ": " +
+                           (message != nullptr ? message : "") + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 modkit_host make_default_host() {

@@ -290,6 +290,8 @@ int run_apply(const ApplyOptions& o) {
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(cores > 0 ? cores : 1));
   modkit::log_to_stderr();
   modkit::set_log_level(o.verbose >= 2 ? LogLevel::Debug : o.verbose == 1 ? LogLevel::Warn : LogLevel::Off);
+  // what plugins log is their progress and findings: shown at INFO, as the core's diagnostics are not
+  modkit::set_plugin_log_level(o.verbose >= 2 ? LogLevel::Debug : LogLevel::Info);
   Progress progress;
   json notes = json::array();
 
