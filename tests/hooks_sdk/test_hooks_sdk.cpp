@@ -165,3 +165,17 @@ TEST_CASE("a plugin that crashes in a hook is named with the hook and the module
   CHECK(r.signal == SIGABRT);
   CHECK(r.err == "modkit: aborted (SIGABRT) in HookProbeModifier's forward-pre hook on 'layers.1.mlp.fc1'\n");
 }
+
+TEST_CASE("hooks registered for a stage that runs no forward pass are reported, not silently idle") {
+  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  options.pipeline = PipelineKind::Datafree;
+  const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
+  REQUIRE(stages.size() == 1);
+  // two hooks on each of the 7 Linear modules
+  CHECK(stages[0].pipeline_note ==
+        "14 forward hooks were registered, but the datafree pipeline runs no forward pass, so they saw nothing (a "
+        "modifier that calibrates declares the basic or sequential pipeline)");
+}

@@ -199,6 +199,8 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
     run.sequential_targets = options.sequential_targets.empty() ? stage_sequential_targets(summary)
                                                                 : options.sequential_targets;
     run.on_progress = options.on_progress;
+    // hooks registered for a stage that runs no forward would see nothing, silently
+    const size_t idle_hooks = pipelines[s].kind == PipelineKind::Datafree ? model.hook_count() : 0;
     PipelineReport report;
     try {
       report = run_pipeline(pipelines[s].kind, run);
@@ -212,6 +214,12 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
     summary.blocks = report.blocks;
     summary.samples = report.samples;
     summary.pipeline_note = report.note;
+    if (idle_hooks > 0) {
+      summary.pipeline_note += std::string(summary.pipeline_note.empty() ? "" : "; ") + std::to_string(idle_hooks) +
+                               " forward hook" + (idle_hooks == 1 ? " was" : "s were") +
+                               " registered, but the datafree pipeline runs no forward pass, so they saw nothing "
+                               "(a modifier that calibrates declares the basic or sequential pipeline)";
+    }
 
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     summaries.push_back(std::move(summary));
