@@ -13,7 +13,7 @@ PluginModifier::PluginModifier(std::shared_ptr<const detail::PluginModifierType>
   const ValueTree tree(params_);
   modkit_error* error = nullptr;
   void* self = nullptr;
-  const PluginCallScope scope(type_->info.name + ".create");
+  const PluginCallScope scope(type_->info.name + ".create", static_cast<int>(type_->info.abi_min_minor));
   const modkit_status status =
       type_->descriptor->create(default_host(), tree.root(), &self, &error);
   if (status != MODKIT_OK) fail("create", status, error);
@@ -40,7 +40,7 @@ bool PluginModifier::call_state(modkit_state_fn fn, const char* callback, State&
   const modkit_state s = state.to_abi();
   int32_t ok = 0;
   modkit_error* error = nullptr;
-  const PluginCallScope scope(type_->info.name + "." + callback);
+  const PluginCallScope scope(type_->info.name + "." + callback, static_cast<int>(type_->info.abi_min_minor));
   const modkit_status status = fn(self_, &s, &ok, &error);
   if (status != MODKIT_OK) fail(callback, status, error);
   return ok != 0;
@@ -63,7 +63,7 @@ void PluginModifier::call_event(modkit_event_fn fn, const char* callback, State&
   if (fn == nullptr) return;
   modkit_error* error = nullptr;
   modkit_status status = MODKIT_OK;
-  const PluginCallScope scope(type_->info.name + "." + callback);
+  const PluginCallScope scope(type_->info.name + "." + callback, static_cast<int>(type_->info.abi_min_minor));
   if (current_event_ != nullptr) {
     status = fn(self_, current_state_, current_event_, &error);
   } else {  // a callback outside update_event, e.g. the fake start event of initialize

@@ -28,6 +28,7 @@ constexpr int kCallDepth = 8;
 constexpr size_t kCallBytes = 256;
 char g_calls[kCallDepth][kCallBytes];
 size_t g_modifier_length[kCallDepth];
+int g_min_minor[kCallDepth];
 thread_local int t_depth = 0;        // scopes opened on this thread
 std::atomic<int> g_depth{0};         // the depth of the thread that opened a scope last
 
@@ -146,9 +147,10 @@ TemporaryFile::~TemporaryFile() {
   g_temporaries[slot_].taken.store(false);
 }
 
-PluginCallScope::PluginCallScope(const std::string& what) {
+PluginCallScope::PluginCallScope(const std::string& what, int abi_min_minor) {
   const int depth = t_depth++;
   if (depth < kCallDepth) {
+    g_min_minor[depth] = abi_min_minor >= 0 || depth == 0 ? abi_min_minor : g_min_minor[depth - 1];
     copy_bounded(g_calls[depth], kCallBytes, what);
     const size_t end = what.find_first_of(".' ");
     g_modifier_length[depth] = std::min(end == std::string::npos ? what.size() : end, kCallBytes - 1);
@@ -157,6 +159,11 @@ PluginCallScope::PluginCallScope(const std::string& what) {
 }
 
 PluginCallScope::~PluginCallScope() { g_depth.store(--t_depth); }
+
+int PluginCallScope::current_abi_min_minor() {
+  const int depth = std::min(t_depth, kCallDepth);
+  return depth == 0 ? -1 : g_min_minor[depth - 1];
+}
 
 std::string PluginCallScope::current_modifier() {
   const int depth = std::min(t_depth, kCallDepth);

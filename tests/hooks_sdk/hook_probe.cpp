@@ -86,8 +86,20 @@ class HookProbeModifier final : public modkit::sdk::Modifier {
   int64_t epochs_ = 0;
 };
 
+// Registers a hook (ABI 1.1) without declaring abi_min_minor = 1: the mistake hosts must catch.
+class UnderDeclaredProbeModifier final : public modkit::sdk::Modifier {
+ public:
+  static constexpr uint32_t pipeline = MODKIT_PIPELINE_BASIC;
+  explicit UnderDeclaredProbeModifier(const Params&) {}
+  bool on_initialize(State& state) override {
+    register_hook(state, "layers.0.mlp.fc1", HookKind::Forward, [](const modkit_hook_call&) {});
+    return true;
+  }
+};
+
 }  // namespace
 
+MODKIT_EXPORT_MODIFIER(UnderDeclaredProbeModifier, "1.0.0", "test plugin: uses hooks, declares ABI 1.0")
 MODKIT_EXPORT_MODIFIER(HookProbeModifier, "1.0.0", "test plugin: counts what forward hooks see",
                        (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules to probe"}),
                        (ParamSpec{"fail_on", Type::String, MODKIT_JSON(""), "a module whose pre-hook throws"}),

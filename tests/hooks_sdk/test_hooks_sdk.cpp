@@ -179,3 +179,17 @@ TEST_CASE("hooks registered for a stage that runs no forward pass are reported, 
         "14 forward hooks were registered, but the datafree pipeline runs no forward pass, so they saw nothing (a "
         "modifier that calibrates declares the basic or sequential pipeline)");
 }
+
+TEST_CASE("a plugin that registers hooks but declares abi_min_minor 0 is told what to declare") {
+  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  const modkit::Recipe recipe = modkit::Recipe::parse_toml(
+      "[[stage]]\nname = \"s\"\n[[stage.modifiers]]\ntype = \"UnderDeclaredProbeModifier\"\n", "u.toml");
+  CHECK(message_of([&] { modkit::oneshot(model, recipe, factory(), options); }) ==
+        "u.toml:3:1: stage 's': UnderDeclaredProbeModifier.on_initialize failed: UnderDeclaredProbeModifier calls hook_add, a "
+        "service of ABI 1.1, but declares abi_min_minor = 0: declare `static constexpr uint16_t abi_min_minor = 1;` "
+        "in the class, so that older hosts refuse it at load");
+  CHECK(model.hook_count() == 0);
+}

@@ -238,6 +238,7 @@ struct ModelServices {
   static modkit_status hook_add(const modkit_host*, modkit_model* handle, const char* module, uint32_t kind,
                                 modkit_hook_fn fn, void* user, uint64_t* out_id, modkit_error** error) {
     return guarded(handle, error, [&](Model& model, Model::State&) {
+      require_minor(1, "hook_add");
       if (fn == nullptr) throw ValueError("fn is NULL");
       if (out_id == nullptr) throw ValueError("out_id is NULL");
       *out_id = model.add_hook(str(module, "module"), static_cast<HookKind>(kind),
@@ -250,6 +251,7 @@ struct ModelServices {
   static modkit_status hooks_disable(const modkit_host*, modkit_model* handle, const uint64_t* keep,
                                      size_t keep_count, uint64_t* out_scope, modkit_error** error) {
     return guarded(handle, error, [&](Model& model, Model::State&) {
+      require_minor(1, "hooks_disable");
       if (out_scope == nullptr) throw ValueError("out_scope is NULL");
       if (keep == nullptr && keep_count > 0) throw ValueError("keep is NULL");
       *out_scope = model.disable_hooks(std::vector<HookId>(keep, keep + keep_count)).release();
@@ -257,6 +259,17 @@ struct ModelServices {
   }
 
   static void hooks_restore(const modkit_host*, uint64_t scope) { detail::restore_hooks(scope); }
+
+  // A plugin that calls a service of ABI minor `minor` while declaring a lower abi_min_minor would
+  // load on an older host and fail there mid-run: it is refused here, on every host, at first use.
+  static void require_minor(int minor, const char* service) {
+    const int declared = PluginCallScope::current_abi_min_minor();
+    if (declared < 0 || declared >= minor) return;
+    throw ValueError(PluginCallScope::current_modifier() + " calls " + service + ", a service of ABI 1." +
+                     std::to_string(minor) + ", but declares abi_min_minor = " + std::to_string(declared) +
+                     ": declare `static constexpr uint16_t abi_min_minor = " + std::to_string(minor) +
+                     ";` in the class, so that older hosts refuse it at load");
+  }
 
   static std::string to_hex(uint32_t v) {
     char buf[16];

@@ -37,13 +37,17 @@ class TemporaryFile {
 /// inside a callback is named together with the callback (at most 8 levels are kept).
 class PluginCallScope {
  public:
-  explicit PluginCallScope(const std::string& what);
+  /// `abi_min_minor`: the host minor the running modifier declared it needs (-1 when unknown),
+  /// so that a service of a newer minor can refuse a plugin that under-declares.
+  explicit PluginCallScope(const std::string& what, int abi_min_minor = -1);
   ~PluginCallScope();
   PluginCallScope(const PluginCallScope&) = delete;
   PluginCallScope& operator=(const PluginCallScope&) = delete;
 
   /// The modifier type of the innermost scope ("GPTQModifier"), or "" outside any.
   static std::string current_modifier();
+  /// The abi_min_minor of the innermost scope that knows it, or -1.
+  static int current_abi_min_minor();
 };
 
 }  // namespace modkit
