@@ -435,8 +435,27 @@ TEST_CASE("new-plugin scaffolds a project that builds and lists") {
     REQUIRE(cc.code == 0);
     r = cli({"inspect", "MyPruningModifier", "--plugin-dir", plugins});
     CHECK(r.code == 0);
-    CHECK(contains(line_with(r.out, {"sparsity"}), "float, default 0.5, range [0.0, 1.0]"));
     CHECK(contains(line_with(r.out, {"targets"}), "string_list, default [\"Linear\"]"));
+    CHECK(contains(line_with(r.out, {"ignore"}), "string_list, default []"));
+    CHECK(line_with(r.out, {"sparsity"}).empty());  // no made-up parameter
+    CHECK(cli({"errors", "--plugin-dir", plugins}).code == 0);
+  }
+  SUBCASE("--torch: a LibTorch plugin that compiles, records the LibTorch version and loads") {
+    const std::string torch_project = tmp / "weight_probe";
+    REQUIRE(cli({"new-plugin", "WeightProbeModifier", "--torch", "--dir", torch_project}).code == 0);
+    CHECK(contains(modkit::test::read_text(torch_project + "/CMakeLists.txt"),
+                   "modkit_add_plugin(weight_probe SOURCES weight_probe.cpp TORCH)"));
+    const std::string plugins = tmp / "torch_plugins";
+    fs::create_directory(plugins);
+    const RunResult cc = run({MODKIT_CLI_CXX, "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", "-g0",
+                              "-Wl,--no-undefined", "-I", MODKIT_CLI_SDK_INCLUDE, "-I", MODKIT_CLI_DLPACK_INCLUDE, "-I",
+                              MODKIT_CLI_TORCH_INCLUDE, torch_project + "/weight_probe.cpp", "-o", plugins + "/weight_probe.so", "-ltorch_cpu",
+                              "-lc10"});
+    INFO(cc.out << cc.err);
+    REQUIRE(cc.code == 0);
+    r = cli({"--json", "inspect", "WeightProbeModifier", "--plugin-dir", plugins});
+    CHECK(r.code == 0);
+    CHECK_FALSE(parse_json(r)["modifiers"][0]["torch"].get<std::string>().empty());
     CHECK(cli({"errors", "--plugin-dir", plugins}).code == 0);
   }
   SUBCASE("an existing directory is never overwritten") {

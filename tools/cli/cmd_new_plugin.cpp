@@ -79,33 +79,48 @@ find_package(modkit REQUIRED)
 
 # Builds @SNAKE@.so into ${CMAKE_BINARY_DIR}/plugins and installs it to
 # <libdir>/modkit/plugins. Add EXPERIMENTAL to put it in the experimental
-# registry, or TORCH (after find_package(Torch)) to compute with LibTorch.
+# registry, or TORCH (after find_package(Torch)) to compute with LibTorch
+# (modkit new-plugin --torch writes that project).
 modkit_add_plugin(@SNAKE@ SOURCES @SNAKE@.cpp)
 )tmpl";
 
+const char* const kTorchCMakeLists = R"tmpl(# @SNAKE@: an out-of-tree modkit plugin providing @NAME@, computing with LibTorch.
+cmake_minimum_required(VERSION 3.18)
+project(@SNAKE@ VERSION 0.1.0 LANGUAGES CXX)
+
+# The installed modkit package: the SDK headers and modkit_add_plugin(); a
+# plugin never links the modkit core. LibTorch: Debian's libtorch-dev.
+find_package(modkit REQUIRED)
+find_package(Torch REQUIRED)
+
+# Builds @SNAKE@.so into ${CMAKE_BINARY_DIR}/plugins and installs it to
+# <libdir>/modkit/plugins; TORCH links LibTorch and records its version, which
+# hosts check at load. Add EXPERIMENTAL for the experimental registry.
+modkit_add_plugin(@SNAKE@ SOURCES @SNAKE@.cpp TORCH)
+)tmpl";
+
+// The parts of the source both kinds share: the class around `@BODY@`, and the schema.
 const char* const kSource = R"tmpl(// @NAME@: a modkit modifier plugin (describe what it does here).
 #include <modkit/sdk.hpp>
-
+@INCLUDES@
 #include <string>
 #include <vector>
 
 // Parameters arrive checked against the schema below, defaults filled in;
-// lifecycle keys (start, end, update, index, group) are handled by the host.
+// lifecycle keys (start, end, update, index, group) are handled by the host,
+// and `targets` / `ignore` are the conventions the host's report reads too.
 // Any callback may throw modkit::sdk::Error: the export macro turns it into a
-// status for the host, nothing crosses the ABI as an exception.
+// status for the host, nothing crosses the ABI as an exception. state.log()
+// lines show on stderr in `modkit apply` (INFO and above).
 class @NAME@ final : public modkit::sdk::Modifier {
  public:
   explicit @NAME@(const modkit::sdk::Params& params)
-      : sparsity_(params.get<double>("sparsity")),
-        targets_(params.get<std::vector<std::string>>("targets")) {}
+      : targets_(params.get<std::vector<std::string>>("targets")),
+        ignore_(params.get<std::vector<std::string>>("ignore")) {}
 
   bool on_initialize(modkit::sdk::State& state) override {
-    if (state.has_model()) {
-      for (const auto& module : state.match(targets_)) {
-        state.log(MODKIT_LOG_INFO, "@NAME@", "will modify " + module.name + " (" + module.class_name + ")");
-      }
-    }
-    return true;
+    if (!state.has_model()) return true;
+@BODY@    return true;
   }
 
   void on_update(modkit::sdk::State& state, const modkit::sdk::Event& event) override {
@@ -119,17 +134,40 @@ class @NAME@ final : public modkit::sdk::Modifier {
   }
 
  private:
-  double sparsity_;
   std::vector<std::string> targets_;
+  std::vector<std::string> ignore_;
 };
 
 MODKIT_EXPORT_MODIFIER(@NAME@, "0.1.0", "describe @NAME@ in one line",
-                       (modkit::sdk::ParamSpec{"sparsity", modkit::sdk::Type::Float, MODKIT_JSON(0.5),
-                                               "fraction of weights to modify"}
-                            .range(MODKIT_JSON(0.0), MODKIT_JSON(1.0))),
                        (modkit::sdk::ParamSpec{"targets", modkit::sdk::Type::StringList, MODKIT_JSON(["Linear"]),
-                                               "modules to modify: class names, module names or re:<regex>"}))
+                                               "modules to modify: class names, module names or re:<regex>"}),
+                       (modkit::sdk::ParamSpec{"ignore", modkit::sdk::Type::StringList, MODKIT_JSON([]),
+                                               "modules to leave alone, in the same forms"}))
 )tmpl";
+
+const char* const kPlainBody = R"tmpl(    for (const auto& module : state.match(targets_, ignore_)) {
+      state.log(MODKIT_LOG_INFO, "@NAME@", "will modify " + module.name + " (" + module.class_name + ")");
+    }
+)tmpl";
+
+const char* const kTorchBody = R"tmpl(    // each target's weight as an at::Tensor: a zero-copy view, in-place writes change the model
+    for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, "@NAME@")) {
+      const at::Tensor weight = modkit::sdk::get_tensor(state, module.name, "weight");
+      state.log(MODKIT_LOG_INFO, "@NAME@",
+                module.name + ": " + std::to_string(weight.numel()) + " weights, largest magnitude " +
+                    std::to_string(weight.abs().max().item<double>()));
+    }
+)tmpl";
+
+const char* const kTorchIncludes = R"tmpl(#include <modkit/sdk/torch.hpp>  // at::Tensor and its methods; add <ATen/ops/NAME.h> for functions
+)tmpl";
+
+std::string source_of(bool torch) {
+  std::string text = kSource;
+  text.replace(text.find("@BODY@"), 6, torch ? kTorchBody : kPlainBody);
+  text.replace(text.find("@INCLUDES@\n"), 11, torch ? kTorchIncludes : "");
+  return text;
+}
 
 const char* const kReadme = R"tmpl(# @SNAKE@
 
@@ -164,8 +202,8 @@ installs it to `<prefix>/lib/modkit/plugins`, where modkit looks by default;
 
 | name | type | default | doc |
 |---|---|---|---|
-| `sparsity` | float in [0, 1] | 0.5 | fraction of weights to modify |
 | `targets` | string list | `["Linear"]` | modules to modify: class names, module names or `re:<regex>` |
+| `ignore` | string list | `[]` | modules to leave alone, in the same forms |
 )tmpl";
 
 void write_file(const fs::path& path, const std::string& text) {
@@ -175,7 +213,7 @@ void write_file(const fs::path& path, const std::string& text) {
   if (!out) throw Failure(kExitProblem, "cannot write '" + path.string() + "': " + std::strerror(errno));
 }
 
-int run_new_plugin(const GlobalOptions& global, const std::string& name, const std::string& dir_option) {
+int run_new_plugin(const GlobalOptions& global, const std::string& name, const std::string& dir_option, bool torch) {
   if (std::string why = name_problem(name); !why.empty()) throw Failure(kExitUsage, why);
   const std::string snake = snake_case_stem(name);
   const fs::path dir = dir_option.empty() ? fs::path(snake) : fs::path(dir_option);
@@ -195,8 +233,8 @@ int run_new_plugin(const GlobalOptions& global, const std::string& name, const s
   }
   const fs::path tmp(pattern);
   try {
-    write_file(tmp / "CMakeLists.txt", fill(kCMakeLists, name, snake));
-    write_file(tmp / (snake + ".cpp"), fill(kSource, name, snake));
+    write_file(tmp / "CMakeLists.txt", fill(torch ? kTorchCMakeLists : kCMakeLists, name, snake));
+    write_file(tmp / (snake + ".cpp"), fill(source_of(torch), name, snake));
     write_file(tmp / "README.md", fill(kReadme, name, snake));
     fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                              fs::perms::others_read | fs::perms::others_exec);
@@ -231,8 +269,10 @@ Command add_new_plugin_command(CLI::App& parent, const GlobalOptions& global) {
   auto name = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>();
   app->add_option("name", *name, "the modifier's class name, an identifier ending in 'Modifier'")->required();
+  auto torch = std::make_shared<bool>(false);
   app->add_option("--dir", *dir, "the project directory to create (default: ./<name in snake_case>); must not exist");
-  return {app, [&global, name, dir] { return run_new_plugin(global, *name, *dir); }};
+  app->add_flag("--torch", *torch, "a plugin that computes with LibTorch (reads each target's weight as an at::Tensor)");
+  return {app, [&global, name, dir, torch] { return run_new_plugin(global, *name, *dir, *torch); }};
 }
 
 }  // namespace modkit::cli
