@@ -11,7 +11,7 @@ namespace modkit::detail {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'O', 'D', 'K', 'I', 'T', 'R', 'C'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: open parameter bounds
 // JSON values (defaults, bounds, choices) nest; a bound on depth keeps a
 // hostile file from exhausting the stack
 constexpr int kMaxDepth = 32;
@@ -94,6 +94,7 @@ class Writer {
       value(p.default_value);
       value(p.min);
       value(p.max);
+      u8(static_cast<uint8_t>((p.min_exclusive ? 1 : 0) | (p.max_exclusive ? 2 : 0)));
       value(p.choices);
       str(p.doc);
     }
@@ -211,6 +212,10 @@ class Reader {
       p.default_value = value("parameter default");
       p.min = value("parameter minimum");
       p.max = value("parameter maximum");
+      const uint8_t open = u8("parameter bound flags");
+      if (open > 3) fail("has corrupt parameter bound flags (expected 0 to 3, found " + std::to_string(open) + ")");
+      p.min_exclusive = (open & 1) != 0;
+      p.max_exclusive = (open & 2) != 0;
       p.choices = value("parameter choices");
       p.doc = str("parameter doc");
       m.params.push_back(std::move(p));

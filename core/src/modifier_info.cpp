@@ -52,6 +52,16 @@ bool known_type(const std::string& type) {
   return false;
 }
 
+}  // namespace
+
+std::string range_text(const ParamInfo& p) {
+  if (p.min.is_null() && p.max.is_null()) return "";
+  return std::string(p.min_exclusive ? "(" : "[") + (p.min.is_null() ? "-inf" : p.min.dump()) + ", " +
+         (p.max.is_null() ? "inf" : p.max.dump()) + (p.max_exclusive ? ")" : "]");
+}
+
+namespace {
+
 void check_param(const ParamInfo& p, const std::string& owner) {
   const std::string where = owner + " parameter '" + p.name + "'";
   if (p.name.empty()) throw ValueError(owner + " declares a parameter without a name");
@@ -94,14 +104,13 @@ const ParamInfo* ModifierInfo::find_param(const std::string& param) const {
 nlohmann::json ModifierInfo::to_json() const {
   nlohmann::json params_json = nlohmann::json::array();
   for (const auto& p : params) {
-    params_json.push_back({{"name", p.name},
-                           {"type", p.type},
-                           {"required", p.required},
-                           {"default", p.default_value},
-                           {"min", p.min},
-                           {"max", p.max},
-                           {"choices", p.choices},
-                           {"doc", p.doc}});
+    nlohmann::json j = {{"name", p.name},   {"type", p.type},       {"required", p.required},
+                        {"default", p.default_value}, {"min", p.min}, {"max", p.max},
+                        {"choices", p.choices}, {"doc", p.doc}};
+    // only when open, as the metadata section writes them
+    if (p.min_exclusive) j["min_exclusive"] = true;
+    if (p.max_exclusive) j["max_exclusive"] = true;
+    params_json.push_back(std::move(j));
   }
   return {{"name", name},
           {"abi", {abi_major, abi_min_minor}},
@@ -161,6 +170,16 @@ ModifierInfo info_from_object(nlohmann::json& j, const std::string& source, cons
     param.default_value = take(p, "default");
     param.min = take(p, "min");
     param.max = take(p, "max");
+    for (auto [key, flag] : {std::pair<const char*, bool*>{"min_exclusive", &param.min_exclusive},
+                             {"max_exclusive", &param.max_exclusive}}) {
+      if (auto it = p.find(key); it != p.end()) {
+        if (!it->is_boolean()) {
+          throw ValueError("metadata in '" + source + "' has parameter '" + param.name + "' with '" + key + "' " +
+                           it->dump() + " (expected true or false)");
+        }
+        *flag = it->get<bool>();
+      }
+    }
     param.choices = take(p, "choices");
     if (auto doc = p.find("doc"); doc != p.end() && doc->is_string()) param.doc = std::move(doc->get_ref<std::string&>());
     info.params.push_back(std::move(param));
@@ -249,6 +268,8 @@ ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {
     p.default_value = parse_json_field(spec.default_json, what + " default");
     p.min = parse_json_field(spec.min_json, what + " minimum");
     p.max = parse_json_field(spec.max_json, what + " maximum");
+    p.min_exclusive = (spec.flags & MODKIT_PARAM_MIN_EXCLUSIVE) != 0;
+    p.max_exclusive = (spec.flags & MODKIT_PARAM_MAX_EXCLUSIVE) != 0;
     p.choices = parse_json_field(spec.choices_json, what + " choices");
     p.doc = spec.doc != nullptr ? spec.doc : "";
     check_param(p, info.name);

@@ -80,13 +80,9 @@ void check_value(const ModifierInfo& info, const ParamInfo& p, const nlohmann::j
     const double x = v.get<double>();
     // NaN compares false with every bound: it would pass any range and then compute nothing
     if (std::isnan(x)) throw ValueError(where + ": expected " + p.type + ", found nan");
-    const bool below = p.min.is_number() && x < p.min.get<double>();
-    const bool above = p.max.is_number() && x > p.max.get<double>();
-    if (below || above) {
-      throw ValueError(where + ": " + shown(v) + " is out of range [" +
-                       (p.min.is_null() ? "-inf" : p.min.dump()) + ", " +
-                       (p.max.is_null() ? "inf" : p.max.dump()) + "]");
-    }
+    const bool below = p.min.is_number() && (p.min_exclusive ? x <= p.min.get<double>() : x < p.min.get<double>());
+    const bool above = p.max.is_number() && (p.max_exclusive ? x >= p.max.get<double>() : x > p.max.get<double>());
+    if (below || above) throw ValueError(where + ": " + shown(v) + " is out of range " + range_text(p));
   }
   if (p.choices.is_array()) {
     bool allowed = false;

@@ -31,6 +31,7 @@ ModifierInfo sample_info(const std::string& name) {
   p.default_value = 0.5;
   p.min = 0;
   p.max = 1.0;
+  p.max_exclusive = true;  // [0, 1): the open end survives the cache
   p.doc = "fraction";
   m.params.push_back(p);
   p = {};
@@ -184,8 +185,8 @@ TEST_CASE("a damaged cache file is refused by its checksum, magic or version") {
           "registry cache 'c.bin' is not a modkit registry cache (expected the magic 'MODKITRC')");
   }
   SUBCASE("another format version") {
-    bytes[8] = 2;
-    CHECK(error_of([&] { decode(bytes); }) == "registry cache 'c.bin' has format version 2, expected 1");
+    bytes[8] = 1;
+    CHECK(error_of([&] { decode(bytes); }) == "registry cache 'c.bin' has format version 1, expected 2");
   }
 }
 

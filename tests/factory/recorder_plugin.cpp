@@ -70,7 +70,9 @@ MODKIT_EXPORT_MODIFIER(BoundedModifier, RECORDER_VERSION, "a \"bounded\" paramet
                        ParamSpec{"ratio", Type::Float, nullptr, "a required ratio"}.range("0", "1"),
                        ParamSpec{"mode", Type::String, MODKIT_JSON("fast"), "speed"}.choices(MODKIT_JSON(["fast", "slow"])),
                        ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules"},
-                       ParamSpec{"count", Type::Int, MODKIT_JSON(3), "an integer"})
+                       ParamSpec{"count", Type::Int, MODKIT_JSON(3), "an integer"},
+                       ParamSpec{"keep", Type::Float, MODKIT_JSON(0.5), "a fraction that must leave something"}
+                           .range_open("0", "1", false, true))
 
 #ifdef RECORDER_EXPERIMENTAL_ONLY
 // Only in the experimental build of this file.

@@ -131,6 +131,12 @@ TEST_CASE("parameter errors carry the parameter's own location and resolve_param
     CHECK(check_error(one("BoundedModifier", "  mode = \"fast\"\n  ratio = 1.5\n")) ==
           "r.toml:5:3: BoundedModifier parameter 'ratio': 1.5 is out of range [0, 1]");
   }
+  SUBCASE("an open bound refuses the bound itself") {
+    CHECK(check_error(one("BoundedModifier", "  ratio = 0.5\n  keep = 1.0\n")) ==
+          "r.toml:5:3: BoundedModifier parameter 'keep': 1.0 is out of range [0, 1)");
+    CHECK(check_error(one("BoundedModifier", "  ratio = 0.5\n  keep = 0.0\n")) == "<no error>");
+    CHECK(check_error(one("BoundedModifier", "  ratio = 0.5\n  keep = 0.999\n")) == "<no error>");
+  }
   SUBCASE("nan is refused, infinities are out of range and named as such") {
     CHECK(check_error(one("BoundedModifier", "  ratio = nan\n")) ==
           "r.toml:4:3: BoundedModifier parameter 'ratio': expected float, found nan");

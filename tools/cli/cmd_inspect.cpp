@@ -42,11 +42,12 @@ std::string param_line(const ParamInfo& p) {
     s += ", default " + format_value(p.default_value);
   }
   if (!p.min.is_null() && !p.max.is_null()) {
-    s += ", range [" + format_value(p.min) + ", " + format_value(p.max) + "]";
+    s += std::string(", range ") + (p.min_exclusive ? "(" : "[") + format_value(p.min) + ", " + format_value(p.max) +
+         (p.max_exclusive ? ")" : "]");
   } else if (!p.min.is_null()) {
-    s += ", min " + format_value(p.min);
+    s += (p.min_exclusive ? ", above " : ", min ") + format_value(p.min);
   } else if (!p.max.is_null()) {
-    s += ", max " + format_value(p.max);
+    s += (p.max_exclusive ? ", below " : ", max ") + format_value(p.max);
   }
   if (p.choices.is_array()) {
     std::string list;

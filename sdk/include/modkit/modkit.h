@@ -99,7 +99,11 @@ typedef struct modkit_value {
 
 /* ------------------------------------------------------------------ schema */
 
-enum { MODKIT_PARAM_REQUIRED = 1u << 0 };
+enum {
+  MODKIT_PARAM_REQUIRED = 1u << 0,
+  MODKIT_PARAM_MIN_EXCLUSIVE = 1u << 1, /* the value must be above min_json, not equal to it */
+  MODKIT_PARAM_MAX_EXCLUSIVE = 1u << 2  /* the value must be below max_json, not equal to it */
+};
 
 /** One declared parameter. All texts are static UTF-8; values are JSON text so
  *  that a default reads exactly as its author wrote it. */
@@ -109,8 +113,8 @@ typedef struct modkit_param_spec {
   const char* name;         /* static; a lower_snake_case identifier */
   const char* doc;          /* static; one sentence */
   const char* default_json; /* static; JSON of the default, NULL when none */
-  const char* min_json;     /* static; inclusive lower bound (JSON number), NULL when unbounded */
-  const char* max_json;     /* static; inclusive upper bound (JSON number), NULL when unbounded */
+  const char* min_json;     /* static; lower bound (JSON number), NULL when unbounded; inclusive unless MODKIT_PARAM_MIN_EXCLUSIVE */
+  const char* max_json;     /* static; upper bound (JSON number), NULL when unbounded; inclusive unless MODKIT_PARAM_MAX_EXCLUSIVE */
   const char* choices_json; /* static; JSON array of the allowed values, NULL when any */
   uint32_t flags;           /* MODKIT_PARAM_* */
   uint32_t reserved;

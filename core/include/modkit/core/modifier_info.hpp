@@ -20,7 +20,12 @@ struct ParamInfo {
   nlohmann::json max;            ///< null when unbounded
   nlohmann::json choices;        ///< null, or an array of allowed values
   std::string doc;
+  bool min_exclusive = false;  ///< the value must be above min, not equal to it
+  bool max_exclusive = false;  ///< the value must be below max, not equal to it
 };
+
+/// The parameter's range as a reader writes it: "[0.0, 1.0]", "[0, 1)", "(0, inf]"; "" when unbounded.
+std::string range_text(const ParamInfo& p);
 
 /// A modifier type's metadata, as its plugin's metadata section or its
 /// descriptor states it.

@@ -142,6 +142,9 @@ constexpr void render(JsonWriter& w, const ModifierInfo& m) {
     w.key("default"), w.json_or_null(p.default_json), w.put(',');
     w.key("min"), w.json_or_null(p.min_json), w.put(',');
     w.key("max"), w.json_or_null(p.max_json), w.put(',');
+    // only when open: metadata of plugins with closed bounds reads as before
+    if (p.min_exclusive) w.key("min_exclusive"), w.raw("true"), w.put(',');
+    if (p.max_exclusive) w.key("max_exclusive"), w.raw("true"), w.put(',');
     w.key("choices"), w.json_or_null(p.choices_json), w.put(',');
     w.key("doc"), w.string(p.doc);
     w.put('}');
@@ -187,7 +190,9 @@ constexpr std::array<modkit_param_spec, N> c_specs(const std::array<ParamSpec, N
                                p[i].min_json,
                                p[i].max_json,
                                p[i].choices_json,
-                               p[i].required() ? uint32_t{MODKIT_PARAM_REQUIRED} : 0u,
+                               (p[i].required() ? uint32_t{MODKIT_PARAM_REQUIRED} : 0u) |
+                                   (p[i].min_exclusive ? uint32_t{MODKIT_PARAM_MIN_EXCLUSIVE} : 0u) |
+                                   (p[i].max_exclusive ? uint32_t{MODKIT_PARAM_MAX_EXCLUSIVE} : 0u),
                                0u};
   }
   return out;

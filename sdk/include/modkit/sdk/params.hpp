@@ -41,12 +41,22 @@ struct ParamSpec {
   const char* min_json = nullptr;
   const char* max_json = nullptr;
   const char* choices_json = nullptr;
+  bool min_exclusive = false;
+  bool max_exclusive = false;
 
-  /// Inclusive bounds, as JSON numbers.
+  /// Inclusive bounds, as JSON numbers: lo <= value <= hi.
   constexpr ParamSpec range(const char* lo, const char* hi) const {
     ParamSpec p = *this;
     p.min_json = lo;
     p.max_json = hi;
+    return p;
+  }
+  /// Bounds with either end open, e.g. range_open(MODKIT_JSON(0), MODKIT_JSON(1), false, true)
+  /// for 0 <= value < 1 (a fraction that must leave something).
+  constexpr ParamSpec range_open(const char* lo, const char* hi, bool lo_open, bool hi_open) const {
+    ParamSpec p = range(lo, hi);
+    p.min_exclusive = lo_open;
+    p.max_exclusive = hi_open;
     return p;
   }
   /// The allowed values, as a JSON array.
