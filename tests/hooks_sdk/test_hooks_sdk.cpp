@@ -10,6 +10,7 @@
 
 #include "child_process.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +38,14 @@ modkit::Recipe probe_recipe(const std::string& fail_on = "", bool keep_hooks = f
   return modkit::Recipe::parse_toml("[[stage]]\nname = \"probe\"\n[[stage.modifiers]]\ntype = \"HookProbeModifier\"\n"
                                     "fail_on = \"" + fail_on + "\"\nkeep_hooks = " + (keep_hooks ? "true" : "false") + "\n",
                                     "probe.toml");
+}
+
+// oneshot's options for calibrating on `data` (with `pipeline` forced when given).
+modkit::OneshotOptions calibrating_on(const CalibrationData& data, std::optional<PipelineKind> pipeline = std::nullopt) {
+  modkit::OneshotOptions options;
+  options.calibration = &data;
+  options.pipeline = pipeline;
+  return options;
 }
 
 // [forwards before, forwards after, rows seen, output sum, epoch-end order] of a probed module.
@@ -69,8 +78,7 @@ TEST_CASE("a plugin's hooks see every sample of the sequential pipeline, block b
   REQUIRE(factory().errors().empty());
   Model model(modkit::test_models::make_tiny_transformer(3, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(4, {2, 5, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
+  const modkit::OneshotOptions options = calibrating_on(data);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
   REQUIRE(stages.size() == 1);
   CHECK(stages[0].pipeline == PipelineKind::Sequential);  // what HookProbeModifier declares
@@ -96,9 +104,7 @@ TEST_CASE("a plugin's hooks see every sample of the sequential pipeline, block b
 TEST_CASE("the basic pipeline runs the whole model once per sample") {
   Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(3, {1, 4, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
-  options.pipeline = PipelineKind::Basic;
+  const modkit::OneshotOptions options = calibrating_on(data, PipelineKind::Basic);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
   CHECK(stages[0].pipeline == PipelineKind::Basic);
   for (const std::string& m : linears(model)) {
@@ -110,8 +116,7 @@ TEST_CASE("the basic pipeline runs the whole model once per sample") {
 TEST_CASE("hooks left registered are removed when the modifier finalizes") {
   Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
+  const modkit::OneshotOptions options = calibrating_on(data);
   modkit::Recipe recipe = probe_recipe("", true);
   std::vector<modkit::StageModifiers> stages = modkit::build_stages(recipe, factory());
   modkit::State state;
@@ -142,8 +147,7 @@ TEST_CASE("a calibrating stage without samples is refused before the model is to
 TEST_CASE("a hook that fails stops the run with its message, and no hook outlives the run") {
   Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
+  const modkit::OneshotOptions options = calibrating_on(data);
   CHECK(message_of([&] { modkit::oneshot(model, probe_recipe("layers.1.mlp.fc1"), factory(), options); }) ==
         "probe.toml:1:1: stage 'probe': HookProbeModifier's forward-pre hook on 'layers.1.mlp.fc1' failed: probe refuses "
         "'layers.1.mlp.fc1'");
@@ -155,8 +159,7 @@ TEST_CASE("a plugin that crashes in a hook is named with the hook and the module
     modkit::install_signal_handlers("modkit");
     Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
     const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
-    modkit::OneshotOptions options;
-    options.calibration = &data;
+    const modkit::OneshotOptions options = calibrating_on(data);
     const modkit::Recipe recipe = modkit::Recipe::parse_toml(
         "[[stage]]\nname = \"probe\"\n[[stage.modifiers]]\ntype = \"HookProbeModifier\"\nabort_on = \"layers.1.mlp.fc1\"\n",
         "probe.toml");
@@ -169,9 +172,7 @@ TEST_CASE("a plugin that crashes in a hook is named with the hook and the module
 TEST_CASE("hooks registered for a stage that runs no forward pass are reported, not silently idle") {
   Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
-  options.pipeline = PipelineKind::Datafree;
+  const modkit::OneshotOptions options = calibrating_on(data, PipelineKind::Datafree);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
   REQUIRE(stages.size() == 1);
   // two hooks on each of the 7 Linear modules
@@ -183,8 +184,7 @@ TEST_CASE("hooks registered for a stage that runs no forward pass are reported, 
 TEST_CASE("a plugin that registers hooks but declares abi_min_minor 0 is told what to declare") {
   Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
-  modkit::OneshotOptions options;
-  options.calibration = &data;
+  const modkit::OneshotOptions options = calibrating_on(data);
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(
       "[[stage]]\nname = \"s\"\n[[stage.modifiers]]\ntype = \"UnderDeclaredProbeModifier\"\n", "u.toml");
   CHECK(message_of([&] { modkit::oneshot(model, recipe, factory(), options); }) ==
