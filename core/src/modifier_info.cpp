@@ -8,13 +8,21 @@
 namespace modkit {
 namespace {
 
-const char* pipeline_keyword(uint32_t p) {
-  switch (p) {
-    case MODKIT_PIPELINE_DATAFREE: return "datafree";
-    case MODKIT_PIPELINE_BASIC: return "basic";
-    case MODKIT_PIPELINE_SEQUENTIAL: return "sequential";
+bool is_pipeline_keyword(const std::string& keyword) {
+  for (const std::string& k : pipeline_keywords()) {
+    if (keyword == k) return true;
   }
-  return "unknown";
+  return false;
+}
+
+// "'datafree', 'basic' or 'sequential'"
+std::string pipeline_choices() {
+  const std::vector<std::string> keywords = pipeline_keywords();
+  std::string out;
+  for (size_t i = 0; i < keywords.size(); ++i) {
+    out += (i == 0 ? "'" : i + 1 == keywords.size() ? " or '" : ", '") + keywords[i] + "'";
+  }
+  return out;
 }
 
 bool value_has_type(const nlohmann::json& v, const std::string& type) {
@@ -227,9 +235,8 @@ void check_info(const ModifierInfo& info) {
     text(p.name, info.name + " parameter name");
     text(p.doc, info.name + " parameter '" + p.name + "' doc");
   }
-  if (info.pipeline != "datafree" && info.pipeline != "basic" && info.pipeline != "sequential") {
-    throw ValueError(info.name + " declares pipeline '" + info.pipeline +
-                     "', expected 'datafree', 'basic' or 'sequential'");
+  if (!is_pipeline_keyword(info.pipeline)) {
+    throw ValueError(info.name + " declares pipeline '" + info.pipeline + "', expected " + pipeline_choices());
   }
   for (size_t i = 0; i < info.params.size(); ++i) {
     const ParamInfo& p = info.params[i];
@@ -252,7 +259,12 @@ ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {
   info.summary = d.summary != nullptr ? d.summary : "";
   info.torch_version = d.torch_version != nullptr ? d.torch_version : "";
   info.cxx11_abi = d.cxx11_abi;
-  info.pipeline = pipeline_keyword(d.pipeline);
+  const char* pipeline = pipeline_keyword(d.pipeline);
+  if (pipeline == nullptr) {
+    throw ValueError(info.name + " declares pipeline code " + std::to_string(d.pipeline) + ", expected " +
+                     pipeline_choices() + " (MODKIT_PIPELINE_*)");
+  }
+  info.pipeline = pipeline;
   const auto* base = reinterpret_cast<const unsigned char*>(d.params);
   for (uint32_t i = 0; i < d.param_count; ++i) {
     const auto& spec = *reinterpret_cast<const modkit_param_spec*>(base + size_t{i} * d.param_spec_size);
@@ -278,12 +290,24 @@ ModifierInfo info_from_descriptor(const modkit_modifier_descriptor& d) {
     }
     info.params.push_back(std::move(p));
   }
-  if (info.pipeline == "unknown") {
-    throw ValueError(info.name + " declares pipeline code " + std::to_string(d.pipeline) +
-                     ", expected MODKIT_PIPELINE_DATAFREE, _BASIC or _SEQUENTIAL");
-  }
   check_info(info);  // the strings, as every other reader checks them
   return info;
+}
+
+const char* pipeline_keyword(uint32_t code) {
+#define MODKIT_PIPELINE_KEYWORD_(NAME, VALUE, KEYWORD) \
+  if (code == VALUE) return KEYWORD;
+  MODKIT_PIPELINES(MODKIT_PIPELINE_KEYWORD_)
+#undef MODKIT_PIPELINE_KEYWORD_
+  return nullptr;
+}
+
+std::vector<std::string> pipeline_keywords() {
+  return {
+#define MODKIT_PIPELINE_KEYWORD_(NAME, VALUE, KEYWORD) KEYWORD,
+      MODKIT_PIPELINES(MODKIT_PIPELINE_KEYWORD_)
+#undef MODKIT_PIPELINE_KEYWORD_
+  };
 }
 
 }  // namespace modkit

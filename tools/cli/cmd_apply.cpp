@@ -92,7 +92,7 @@ Command add_apply_command(CLI::App& parent, const GlobalOptions& global) {
   app->add_option("--pipeline", o->pipeline,
                   "run every stage with this pipeline instead of the one its modifiers ask for")
       ->type_name("NAME")
-      ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
+      ->check(CLI::IsMember(pipeline_keywords()));
   app->add_option("--sequential-targets", o->sequential_targets,
                   "the blocks of the sequential pipeline (class name, module name or re:<regex>; repeatable); "
                   "default: the children of the model's first ModuleList")

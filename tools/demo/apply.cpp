@@ -586,7 +586,7 @@ void add_apply_command(CLI::App& parent, std::function<int()>& run_selected) {
   app->add_option("--calib", o->calib, "calibration samples (torch.save list or safetensors)");
   app->add_option("--samples", o->samples, "use only the first N calibration samples")->check(cli::positive_count());
   app->add_option("--pipeline", o->pipeline, "run every stage with this pipeline")
-      ->check(CLI::IsMember({"datafree", "basic", "sequential"}));
+      ->check(CLI::IsMember(pipeline_keywords()));
   app->add_option("--sequential-targets", o->sequential_targets, "the blocks of the sequential pipeline");
   app->add_option("--threads", o->threads, "intra-op threads (default: every core)")->check(cli::positive_count());
   app->add_flag("--allow-unmatched", o->allow_unmatched, "skip modifiers whose targets match no module");

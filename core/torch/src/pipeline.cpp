@@ -233,19 +233,18 @@ void run_sequential(const PipelineRun& run, PipelineReport& report) {
 }  // namespace
 
 const char* to_string(PipelineKind kind) {
-  switch (kind) {
-    case PipelineKind::Datafree: return "datafree";
-    case PipelineKind::Basic: return "basic";
-    case PipelineKind::Sequential: return "sequential";
-  }
-  return "datafree";
+  const char* keyword = pipeline_keyword(static_cast<uint32_t>(kind));
+  return keyword != nullptr ? keyword : "unknown";
 }
 
 PipelineKind parse_pipeline(const std::string& name) {
-  for (PipelineKind k : {PipelineKind::Datafree, PipelineKind::Basic, PipelineKind::Sequential}) {
-    if (name == to_string(k)) return k;
+  const std::vector<std::string> keywords = pipeline_keywords();
+  std::string choices;
+  for (uint32_t code = 0; code < keywords.size(); ++code) {
+    if (name == keywords[code]) return static_cast<PipelineKind>(code);
+    choices += (code ? ", " : "") + keywords[code];
   }
-  throw ValueError("unknown pipeline '" + name + "', expected one of datafree, basic, sequential");
+  throw ValueError("unknown pipeline '" + name + "', expected one of " + choices);
 }
 
 PipelineReport run_pipeline(PipelineKind kind, const PipelineRun& run) {

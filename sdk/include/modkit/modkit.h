@@ -301,12 +301,18 @@ struct modkit_host {
 
 /* -------------------------------------------------------------- descriptor */
 
-/** Calibration a modifier needs, which picks the pipeline a oneshot run uses. */
-enum {
-  MODKIT_PIPELINE_DATAFREE = 0,  /* no calibration data */
-  MODKIT_PIPELINE_BASIC = 1,     /* all batches through the whole model */
-  MODKIT_PIPELINE_SEQUENTIAL = 2 /* block by block */
-};
+/** Calibration a modifier needs, which picks the pipeline a oneshot run uses: the one list of
+ *  pipelines, X(NAME, value, "keyword"), that the enum below, the SDK, hosts and tools expand.
+ *  DATAFREE: no calibration data; BASIC: all batches through the whole model; SEQUENTIAL: block
+ *  by block. */
+#define MODKIT_PIPELINES(X)          \
+  X(DATAFREE, 0, "datafree")         \
+  X(BASIC, 1, "basic")               \
+  X(SEQUENTIAL, 2, "sequential")
+
+#define MODKIT_PIPELINE_ENUMERATOR_(NAME, VALUE, KEYWORD) MODKIT_PIPELINE_##NAME = VALUE,
+enum { MODKIT_PIPELINES(MODKIT_PIPELINE_ENUMERATOR_) };
+#undef MODKIT_PIPELINE_ENUMERATOR_
 
 /* Lifecycle callbacks. `self` is what `create` returned. `out_ok` receives 1
  * for success and 0 for "not done" (Python's bool return). */

@@ -24,6 +24,12 @@ struct ParamInfo {
   bool max_exclusive = false;  ///< the value must be below max, not equal to it
 };
 
+/// The keyword of pipeline code `code` (modkit.h's MODKIT_PIPELINES: "datafree", "basic",
+/// "sequential"), or nullptr when no pipeline has that code.
+const char* pipeline_keyword(uint32_t code);
+/// Every pipeline's keyword, in code order: what CLIs offer and reports show.
+std::vector<std::string> pipeline_keywords();
+
 /// The parameter's range as a reader writes it: "[0.0, 1.0]", "[0, 1)", "(0, inf]"; "" when unbounded.
 std::string range_text(const ParamInfo& p);
 

@@ -116,10 +116,13 @@ constexpr const char* type_keyword(Type t) {
   return "any";
 }
 
+/// The keyword of pipeline code `p` (modkit.h's MODKIT_PIPELINES), or nullptr for no pipeline.
 constexpr const char* pipeline_keyword(uint32_t p) {
-  return p == MODKIT_PIPELINE_SEQUENTIAL ? "sequential"
-         : p == MODKIT_PIPELINE_BASIC    ? "basic"
-                                         : "datafree";
+#define MODKIT_PIPELINE_KEYWORD_(NAME, VALUE, KEYWORD) \
+  if (p == VALUE) return KEYWORD;
+  MODKIT_PIPELINES(MODKIT_PIPELINE_KEYWORD_)
+#undef MODKIT_PIPELINE_KEYWORD_
+  return nullptr;
 }
 
 constexpr void render(JsonWriter& w, const ModifierInfo& m) {
@@ -306,6 +309,9 @@ constexpr bool names_a_modifier(std::string_view name) {
     using Class = NAME;                                                                      \
     static_assert(std::is_base_of_v<::modkit::sdk::Modifier, NAME>,                          \
                   #NAME " must derive from modkit::sdk::Modifier");                          \
+    static_assert(::modkit::sdk::detail::pipeline_keyword(                                   \
+                      ::modkit::sdk::detail::PipelineOf<NAME>::value) != nullptr,            \
+                  #NAME "::pipeline is not one of modkit.h's MODKIT_PIPELINE_* values");     \
     static_assert(::modkit::sdk::detail::names_a_modifier(#NAME),                            \
                   #NAME ": hosts load only symbols whose names end in 'Modifier' (as "       \
                   "llmcompressor finds its modifiers): rename the class, e.g. " #NAME        \

@@ -1,6 +1,7 @@
 // Calibration pipelines of oneshot runs (llmcompressor's datafree, basic and sequential pipelines).
 #pragma once
 
+#include <modkit/core/modifier_info.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/torch/calibration.hpp>
 #include <modkit/torch/model.hpp>
@@ -12,13 +13,14 @@
 namespace modkit {
 
 /// How a stage's modifiers see calibration data.
-enum class PipelineKind {
+/// The pipelines of modkit.h's MODKIT_PIPELINES, with their ABI codes as values.
+enum class PipelineKind : uint32_t {
   /// No data: CALIBRATION_START, one SEQUENTIAL_EPOCH_END with the stage's
   /// modules, CALIBRATION_END.
-  Datafree,
+  Datafree = MODKIT_PIPELINE_DATAFREE,
   /// Every sample through the whole model (hooks gather statistics), then one
   /// SEQUENTIAL_EPOCH_END with the stage's modules, CALIBRATION_END.
-  Basic,
+  Basic = MODKIT_PIPELINE_BASIC,
   /// Block by block, for models built as a sequence of blocks (the decoder
   /// layers of a transformer): the inputs of the first block are captured;
   /// then each block runs every sample (its hooks gather statistics), gets a
@@ -27,7 +29,7 @@ enum class PipelineKind {
   /// block. Memory holds one block's statistics and activations at a time.
   /// Targeted modules outside every block (a head) are calibrated after the
   /// last block by a pass through the whole model.
-  Sequential,
+  Sequential = MODKIT_PIPELINE_SEQUENTIAL,
 };
 
 /// "datafree", "basic", "sequential".
