@@ -42,8 +42,7 @@ std::string param_line(const ParamInfo& p) {
     s += ", default " + format_value(p.default_value);
   }
   if (!p.min.is_null() && !p.max.is_null()) {
-    s += std::string(", range ") + (p.min_exclusive ? "(" : "[") + format_value(p.min) + ", " + format_value(p.max) +
-         (p.max_exclusive ? ")" : "]");
+    s += ", range " + range_text(p);
   } else if (!p.min.is_null()) {
     s += (p.min_exclusive ? ", above " : ", min ") + format_value(p.min);
   } else if (!p.max.is_null()) {

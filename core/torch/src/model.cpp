@@ -120,9 +120,7 @@ void check_tensor_extents(const torch::jit::Module& module, const std::string& p
     }
     const uint64_t needed = (last + 1) * t.element_size();
     if (needed > t.storage().nbytes()) {
-      std::string shape;
-      for (int64_t d = 0; d < t.dim(); ++d) shape += (d ? ", " : "") + std::to_string(t.size(d));
-      throw_load(path, "tensor '" + name + "' of shape [" + shape + "] needs " + std::to_string(needed) +
+      throw_load(path, "tensor '" + name + "' of shape " + shape_str(t.sizes()) + " needs " + std::to_string(needed) +
                            " bytes of its storage, which holds " + std::to_string(t.storage().nbytes()) +
                            ": the archive is corrupt");
     }

@@ -27,8 +27,9 @@ bool is_string_list(const Params& params, const std::string& key) {
 std::vector<std::string> string_list(const Params& params, const std::string& key) {
   std::vector<std::string> out;
   const auto it = params.find(key);
-  if (it != params.end() && it->is_string()) out.push_back(it->get<std::string>());
-  if (it == params.end() || !it->is_array()) return out;
+  if (it == params.end()) return out;
+  if (it->is_string()) return {it->get<std::string>()};
+  if (!it->is_array()) return out;
   for (const auto& v : *it) {
     if (v.is_string()) out.push_back(v.get<std::string>());
   }
