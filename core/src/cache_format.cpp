@@ -1,5 +1,5 @@
 // Registry cache encoding: a checksummed header, then length-prefixed little-endian records; every read is bounds-checked.
-#include <modkit/core/detail/cache_format.hpp>
+#include "cache_format.hpp"
 #include <modkit/core/errors.hpp>
 
 #include <algorithm>

@@ -1,7 +1,9 @@
 // Finds the loaded modkit_core object by address: the program headers of each loaded object, no symbol lookup.
-#include <modkit/core/detail/core_library.hpp>
+#include "core_library.hpp"
 
+#include <climits>
 #include <link.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -20,8 +22,13 @@ int visit(dl_phdr_info* info, size_t, void* data) {
     if (ph.p_type != PT_LOAD) continue;
     const uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
     if (search->address >= begin && search->address < begin + ph.p_memsz) {
-      // the main program has an empty name; a static link of the core is not supported
       search->path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+      // the main program has an empty name: the core is linked statically (modkit_core_internal)
+      if (search->path.empty()) {
+        char exe[PATH_MAX];
+        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) search->path.assign(exe, static_cast<size_t>(n));
+      }
       return 1;
     }
   }

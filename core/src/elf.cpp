@@ -1,5 +1,5 @@
 // Reads .dynsym and the modkit metadata section of a plugin file with every offset checked.
-#include <modkit/core/detail/elf.hpp>
+#include "elf.hpp"
 #include <modkit/core/errors.hpp>
 #include <modkit/modkit.h>
 
@@ -161,6 +161,31 @@ ElfContents read_elf(const std::string& path) {
     ~Unmap() { ::munmap(p, n); }
   } unmap{map, size};
   return parse_elf(static_cast<const uint8_t*>(map), size, path);
+}
+
+std::string unreadable_reason(const std::string& message, const std::string& path) {
+  std::string reason = message;
+  for (const std::string subject : {"'" + path + "' ", std::string("is ")}) {
+    if (reason.rfind(subject, 0) == 0) reason.erase(0, subject.size());
+  }
+  return reason;
+}
+
+bool is_modifier_name(const std::string& name) {
+  static const std::string suffix = "Modifier";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<std::string> modifier_symbols(const std::string& path) noexcept {
+  std::vector<std::string> names;
+  try {
+    for (auto& sym : read_elf(path).symbols) {
+      if (is_modifier_name(sym.name)) names.push_back(std::move(sym.name));
+    }
+  } catch (const std::exception&) {
+    names.clear();  // unreadable: the caller's file-level record says why
+  }
+  return names;
 }
 
 }  // namespace modkit::detail

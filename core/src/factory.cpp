@@ -1,10 +1,10 @@
 // ModifierFactory: the plugin directory walk, registries with first-wins names, and create precedence.
-#include <modkit/core/detail/core_library.hpp>
-#include <modkit/core/detail/lazy_plugin.hpp>
-#include <modkit/core/detail/record_list.hpp>
-#include <modkit/core/detail/registry_cache.hpp>
-#include <modkit/core/detail/text.hpp>
-#include <modkit/core/detail/type_map.hpp>
+#include "core_library.hpp"
+#include "lazy_plugin.hpp"
+#include "record_list.hpp"
+#include "registry_cache.hpp"
+#include <modkit/core/text.hpp>
+#include "type_map.hpp"
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
@@ -145,21 +145,16 @@ ModifierFactory& ModifierFactory::instance() {
   return factory;
 }
 
-void ModifierFactory::refresh() {
-  auto fresh = std::make_unique<Registry>();
-  for (const auto& r : path_records_) spdlog::warn("{}", r.message());
-  fresh->add_records(path_records_);
+std::vector<PluginFile> ModifierFactory::walk(std::vector<LoadRecord>& records) const {
   std::vector<PluginFile> files;
   for (size_t i = 0; i < search_dirs_.size(); ++i) {
     const fs::path dir(search_dirs_[i]);
     boost::system::error_code ec;
     if (!fs::is_directory(dir, ec)) {
       if (i < options_.plugin_dirs.size()) {  // asked for explicitly: say so
-        LoadRecord r;
-        r.file = dir.string();
-        r.reason = fs::exists(dir, ec) ? "not a directory" : "plugin directory does not exist";
-        spdlog::warn("{}", r.message());
-        fresh->add_records({r});
+        records.push_back(LoadRecord::make("", dir.string(), LoadStage::Scan,
+                                           fs::exists(dir, ec) ? "not a directory" : "plugin directory does not exist",
+                                           false));
       } else {
         spdlog::debug("plugin directory '{}' does not exist", dir.string());
       }
@@ -167,6 +162,15 @@ void ModifierFactory::refresh() {
     }
     for (auto& file : discover_plugin_files(dir.string())) files.push_back(std::move(file));
   }
+  return files;
+}
+
+void ModifierFactory::refresh() {
+  auto fresh = std::make_unique<Registry>();
+  std::vector<LoadRecord> dir_records = path_records_;
+  const std::vector<PluginFile> files = walk(dir_records);
+  for (const auto& r : dir_records) spdlog::warn("{}", r.message());
+  fresh->add_records(std::move(dir_records));
   std::vector<detail::FileOutcome> loads = load_files(files);
   for (size_t i = 0; i < files.size(); ++i) {
     merge(files[i].experimental ? fresh->experimental : fresh->main, loads[i]);
@@ -306,11 +310,11 @@ void ModifierFactory::throw_not_found(const std::string& type) const {
   } else if (r.registered.count(type) != 0) {
     message += " '" + type + "' is registered and registered modifiers are not allowed.";
   } else {
-    const auto close = detail::closest_names(type, known_names());
-    if (!close.empty()) message += " Did you mean " + detail::quoted_list(close) + "?";
+    const auto close = closest_names(type, known_names());
+    if (!close.empty()) message += " Did you mean " + quoted_list(close) + "?";
   }
   message += r.loaded ? " Searched: " + (search_dirs_.empty() ? std::string("no plugin directories")
-                                                              : detail::quoted_list(search_dirs_, ", ")) + "."
+                                                              : quoted_list(search_dirs_, ", ")) + "."
                       : " The factory has not been refreshed yet.";
   throw ValueError(message);
 }

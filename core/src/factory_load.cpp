@@ -1,10 +1,10 @@
 // How refresh() learns about each plugin file: path safety, the registry cache, the scanner child, then this process.
-#include <modkit/core/detail/elf.hpp>
-#include <modkit/core/detail/lazy_plugin.hpp>
-#include <modkit/core/detail/loaded_libraries.hpp>
-#include <modkit/core/detail/path_safety.hpp>
-#include <modkit/core/detail/registry_cache.hpp>
-#include <modkit/core/detail/scanner.hpp>
+#include "elf.hpp"
+#include "lazy_plugin.hpp"
+#include "loaded_libraries.hpp"
+#include "path_safety.hpp"
+#include "registry_cache.hpp"
+#include "scanner.hpp"
 #include <modkit/core/factory.hpp>
 
 #include <spdlog/spdlog.h>
@@ -20,23 +20,8 @@ namespace {
 // its symbol table lists (read without loading it), or one file-level record.
 detail::FileOutcome refused(const std::string& path, bool experimental, LoadStage stage, const std::string& reason) {
   detail::FileOutcome out;
-  std::vector<std::string> names;
-  try {
-    for (const auto& sym : detail::read_elf(path).symbols) {
-      const std::string suffix = "Modifier";
-      if (sym.name.size() >= suffix.size() &&
-          sym.name.compare(sym.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        names.push_back(sym.name);
-      }
-    }
-  } catch (const std::exception&) {
-    // unreadable: the file-level record below says why it was refused
-  }
-  if (names.empty()) names.push_back("");
-  for (const auto& name : names) {
-    out.records.push_back(LoadRecord::make(name, path, stage, reason, experimental));
-    spdlog::warn("{}", out.records.back().message());
-  }
+  out.records = detail::refusal_records(path, experimental, stage, reason);
+  for (const auto& r : out.records) spdlog::warn("{}", r.message());
   return out;
 }
 

@@ -1,5 +1,5 @@
 // File stamps: stat(2) identity and change times, and the coarse clock that file systems stamp changes with.
-#include <modkit/core/detail/file_stamp.hpp>
+#include "file_stamp.hpp"
 
 #include <sys/stat.h>
 

@@ -1,7 +1,9 @@
 // Lazy plugin files: loaded and re-validated on first use, with the change since the scan detected and recorded.
-#include <modkit/core/detail/lazy_plugin.hpp>
-#include <modkit/core/detail/loaded_libraries.hpp>
+#include "lazy_plugin.hpp"
+#include "elf.hpp"
+#include "loaded_libraries.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -77,6 +79,16 @@ LazyType::LazyType(std::shared_ptr<LazyFile> file, std::string_view name, std::s
 const ModifierInfo& LazyType::info() const {
   if (info_) return *info_;
   return entry_->types.get().at(index_);  // names were checked against the records when decoded
+}
+
+std::vector<LoadRecord> refusal_records(const std::string& path, bool experimental, LoadStage stage,
+                                        const std::string& reason) {
+  std::vector<std::string> names = modifier_symbols(path);
+  std::sort(names.begin(), names.end());  // the linker decides the table's order
+  if (names.empty()) names.push_back("");
+  std::vector<LoadRecord> records;
+  for (auto& name : names) records.push_back(LoadRecord::make(std::move(name), path, stage, reason, experimental));
+  return records;
 }
 
 FileOutcome outcome_of_load(const FileLoad& load, const std::string& path, bool experimental,

@@ -1,5 +1,5 @@
 // The process-wide table of loaded plugin files: one load per unchanged file, serialized because it runs plugin code.
-#include <modkit/core/detail/loaded_libraries.hpp>
+#include "loaded_libraries.hpp"
 
 namespace modkit::detail {
 

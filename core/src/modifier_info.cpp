@@ -1,5 +1,5 @@
 // Builds ModifierInfo from metadata JSON or from a live descriptor, checking every field.
-#include <modkit/core/detail/utf8.hpp>
+#include "utf8.hpp"
 #include <modkit/core/errors.hpp>
 #include <modkit/core/modifier_info.hpp>
 

@@ -1,5 +1,5 @@
 // Schema checks with precise messages, and JSON to modkit_value conversion.
-#include <modkit/core/detail/text.hpp>
+#include <modkit/core/text.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/params.hpp>
 
@@ -112,8 +112,8 @@ Params resolve_params(const ModifierInfo& info, const Params& params) {
         for (const auto& q : info.params) valid.push_back(q.name);
         for (const auto& k : lifecycle_keys()) valid.push_back(k);
         throw ValueError(info.name + " has no parameter '" + key + "'" +
-                         detail::did_you_mean(key, valid) + "; valid parameters: " +
-                         detail::quoted_list(valid, ", "));
+                         did_you_mean(key, valid) + "; valid parameters: " +
+                         quoted_list(valid, ", "));
       }
       check_value(info, *p, value);
       out[key] = value;

@@ -1,5 +1,5 @@
 // Plugin path safety: refuse code that a user other than root or the host's own user could have replaced.
-#include <modkit/core/detail/path_safety.hpp>
+#include "path_safety.hpp"
 
 #include <boost/filesystem.hpp>
 

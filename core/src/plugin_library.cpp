@@ -1,6 +1,6 @@
 // Loads one plugin file and validates each descriptor it exports; failures become load records.
-#include <modkit/core/detail/elf.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
+#include "elf.hpp"
+#include "plugin_library.hpp"
 #include <modkit/core/errors.hpp>
 
 #include <boost/dll/shared_library.hpp>
@@ -11,10 +11,6 @@
 
 namespace modkit::detail {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Drops a leading "<subject>" the record already names ("'f.so' is not ELF" -> "not ELF").
 std::string without_subject(const std::string& message, const std::string& subject) {
@@ -163,12 +159,12 @@ FileLoad load_plugin_file(const std::string& path, bool experimental, const Host
   try {
     elf = read_elf(path);
   } catch (const std::exception& e) {
-    record("", LoadStage::Scan, without_subject(without_subject(e.what(), "'" + path + "' "), "is "));
+    record("", LoadStage::Scan, unreadable_reason(e.what(), path));
     return out;
   }
   std::vector<std::string> names;
   for (const auto& sym : elf.symbols) {
-    if (!ends_with(sym.name, "Modifier")) continue;
+    if (!is_modifier_name(sym.name)) continue;
     if (!sym.is_function) {
       record(sym.name, LoadStage::Scan,
              "symbol '" + sym.name + "' is a data object, expected a function returning a modkit descriptor");

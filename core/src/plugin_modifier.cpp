@@ -1,5 +1,5 @@
 // Forwards the lifecycle callbacks of a plugin modifier through its descriptor.
-#include <modkit/core/detail/plugin_library.hpp>
+#include "plugin_library.hpp"
 #include <modkit/core/errors.hpp>
 #include <modkit/core/host.hpp>
 #include <modkit/core/plugin_modifier.hpp>

@@ -1,5 +1,5 @@
 // Recipes: loading by extension, the canonical TOML form, checks against a factory's schemas, and building stages.
-#include <modkit/core/detail/text.hpp>
+#include <modkit/core/text.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
 
@@ -214,13 +214,13 @@ class TypeResolver {
       why = "modifier type '" + type + "' is registered on the host and registered modifiers are not allowed";
     } else {
       why = "unknown modifier type '" + type + "'";
-      const std::string close = detail::did_you_mean(type, names_);
+      const std::string close = did_you_mean(type, names_);
       if (!close.empty()) {
         why += close;
       } else if (names_.empty()) {
         why += "; no modifier types are available (check the plugin directories)";
       } else {
-        why += "; known types: " + detail::quoted_list(names_, ", ");
+        why += "; known types: " + quoted_list(names_, ", ");
       }
     }
     return nullptr;

@@ -1,5 +1,5 @@
 // Reading TOML recipes with toml++: structure checks with file:line:column, TOML values to JSON parameters.
-#include <modkit/core/detail/text.hpp>
+#include <modkit/core/text.hpp>
 #include <modkit/core/recipe.hpp>
 
 #include <toml++/toml.h>
@@ -63,8 +63,8 @@ class TomlReader {
     for (const auto& [key, node] : in_file_order(doc)) {
       if (key->str() != "stage") {
         throw RecipeError(at(key->source()), "unknown top-level key '" + std::string(key->str()) + "'" +
-                                                  detail::did_you_mean(std::string(key->str()), top_level_keys()) +
-                                                  "; valid keys: " + detail::quoted_list(top_level_keys(), ", "));
+                                                  did_you_mean(std::string(key->str()), top_level_keys()) +
+                                                  "; valid keys: " + quoted_list(top_level_keys(), ", "));
       }
       const toml::array* stages = node->as_array();
       if (stages == nullptr || !stages->is_array_of_tables()) {
@@ -141,8 +141,8 @@ class TomlReader {
         }
       } else {
         throw RecipeError(at(key->source()), "unknown key '" + k + "' in " + label +
-                                                  detail::did_you_mean(k, stage_keys()) +
-                                                  "; valid keys: " + detail::quoted_list(stage_keys(), ", "));
+                                                  did_you_mean(k, stage_keys()) +
+                                                  "; valid keys: " + quoted_list(stage_keys(), ", "));
       }
     }
     if (stage.group.empty()) stage.group = stage.name;

@@ -1,6 +1,6 @@
 // Importing llmcompressor YAML recipes with yaml-cpp: <name>_stage / <group>_modifiers / <Type>: {args}, with locations.
-#include <modkit/core/detail/text.hpp>
-#include <modkit/core/detail/utf8.hpp>
+#include <modkit/core/text.hpp>
+#include "utf8.hpp"
 #include <modkit/core/recipe.hpp>
 
 #include <yaml-cpp/depthguard.h>

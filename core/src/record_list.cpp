@@ -1,5 +1,5 @@
 // RecordList: runs of records made here and registry cache entries still encoded, flattened on first use.
-#include <modkit/core/detail/record_list.hpp>
+#include "record_list.hpp"
 
 #include <iterator>
 

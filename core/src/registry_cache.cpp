@@ -1,8 +1,8 @@
 // The registry cache file: XDG location, host key, safe and checked reading, merge-and-rename updates.
 #include <modkit/core/atomic_file.hpp>
-#include <modkit/core/detail/core_library.hpp>
-#include <modkit/core/detail/path_safety.hpp>
-#include <modkit/core/detail/registry_cache.hpp>
+#include "core_library.hpp"
+#include "path_safety.hpp"
+#include "registry_cache.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>

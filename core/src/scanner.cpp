@@ -1,7 +1,8 @@
 // The crash-isolated plugin scanner: the child's report loop and the parent's spawn, stream and restart logic.
-#include <modkit/core/detail/core_library.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
-#include <modkit/core/detail/scanner.hpp>
+#include "core_library.hpp"
+#include "plugin_library.hpp"
+#include "scanner.hpp"
+#include <modkit/core/plugin_scanner.hpp>
 
 #include <boost/filesystem.hpp>
 #include <nlohmann/json.hpp>
@@ -310,6 +311,12 @@ std::vector<ScanResult> scan_in_subprocess(const std::string& scanner, const std
   return results;
 }
 
+}  // namespace modkit::detail
+
+namespace modkit {
+
+using namespace detail;
+
 int plugin_scanner_main(int argc, char** argv) {
   // the parent logs every record; the child stays quiet
   spdlog::set_level(spdlog::level::off);
@@ -355,4 +362,4 @@ int plugin_scanner_main(int argc, char** argv) {
   ::_exit(0);
 }
 
-}  // namespace modkit::detail
+}  // namespace modkit

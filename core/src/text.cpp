@@ -1,11 +1,11 @@
 // Closest-name suggestions and list formatting for error messages.
-#include <modkit/core/detail/text.hpp>
+#include <modkit/core/text.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
-namespace modkit::detail {
+namespace modkit {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -57,4 +57,4 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
   return close.empty() ? "" : " (did you mean " + quoted_list(close) + "?)";
 }
 
-}  // namespace modkit::detail
+}  // namespace modkit

@@ -1,5 +1,5 @@
 // UTF-8 validation by the table of RFC 3629, section 4.
-#include <modkit/core/detail/utf8.hpp>
+#include "utf8.hpp"
 
 #include <cstdint>
 

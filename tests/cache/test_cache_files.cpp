@@ -1,7 +1,7 @@
 // Where the registry cache lives and how one file serves several plugin directories and processes.
 #include "cache_test_support.hpp"
 
-#include <modkit/core/detail/registry_cache.hpp>
+#include "core/src/registry_cache.hpp"
 #include <modkit/core/factory.hpp>
 
 #include <doctest/doctest.h>

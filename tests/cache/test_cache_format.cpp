@@ -1,5 +1,5 @@
 // The registry cache format: what is written reads back equal; anything damaged is refused with a sentence, never read past.
-#include <modkit/core/detail/cache_format.hpp>
+#include "core/src/cache_format.hpp"
 #include <modkit/core/errors.hpp>
 
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
 // Fuzz target: the plugin ELF reader and the metadata JSON it finds (an input not starting with \x7fELF is one metadata entry).
 #include "fuzz_target.hpp"
 
-#include <modkit/core/detail/elf.hpp>
+#include "core/src/elf.hpp"
 #include <modkit/core/errors.hpp>
 #include <modkit/core/modifier_info.hpp>
 

@@ -1,7 +1,7 @@
 // Fuzz target: the registry cache reader, with and without its checksum; what it accepts writes back byte for byte.
 #include "fuzz_target.hpp"
 
-#include <modkit/core/detail/cache_format.hpp>
+#include "core/src/cache_format.hpp"
 #include <modkit/core/errors.hpp>
 
 #include <cstddef>

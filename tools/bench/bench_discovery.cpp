@@ -8,7 +8,7 @@
 // child, and the cache is written), then warm over that directory (nothing is
 // scanned or loaded). Per plugin file, loading in process: the first (which
 // pays for the first dlopen) and the mean and maximum of the others.
-#include <modkit/core/detail/plugin_library.hpp>
+#include "core/src/plugin_library.hpp"
 #include <modkit/core/factory.hpp>
 
 #include <fcntl.h>

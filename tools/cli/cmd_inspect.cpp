@@ -1,13 +1,11 @@
 // `modkit inspect <Type|file.so>`: gst-inspect style details of a modifier from its metadata (no dlopen).
-#include "catalog.hpp"
 #include "cli.hpp"
 #include "output.hpp"
 #include "plugin_dirs.hpp"
 
-#include <modkit/core/detail/plugin_library.hpp>
-#include <modkit/core/detail/text.hpp>
-
-#include <modkit/core/detail/elf.hpp>
+#include <modkit/core/catalog.hpp>
+#include <modkit/core/text.hpp>
+#include <modkit/modkit.h>
 
 #include <algorithm>
 #include <climits>
@@ -58,7 +56,6 @@ std::string param_line(const ParamInfo& p) {
 
 void print_entry(std::ostream& out, const CatalogEntry& e, const std::vector<const CatalogEntry*>& others) {
   const ModifierInfo& info = e.info;
-  const auto host = detail::HostFingerprint::current();
   Table facts({"", ""});
   facts.add({"File", e.file});
   facts.add({"Registry", !e.searched ? std::string("none (not in a plugin directory)")
@@ -67,7 +64,7 @@ void print_entry(std::ostream& out, const CatalogEntry& e, const std::vector<con
   facts.add({"Version", info.version});
   facts.add({"Summary", info.summary});
   facts.add({"ABI", std::to_string(info.abi_major) + "." + std::to_string(info.abi_min_minor) + " (host " +
-                        std::to_string(host.abi_major) + "." + std::to_string(host.abi_minor) + ")"});
+                        std::to_string(MODKIT_ABI_MAJOR) + "." + std::to_string(MODKIT_ABI_MINOR) + ")"});
   facts.add({"LibTorch", torch_line(info)});
   facts.add({"Pipeline", info.pipeline});
   for (const auto* o : others) {
@@ -115,17 +112,14 @@ int print_result(const GlobalOptions& global, const std::vector<CatalogEntry>& e
 }
 
 int inspect_file(const GlobalOptions& global, const std::string& path) {
-  try {
-    detail::read_elf(path);  // an unreadable file fails with the reader's own sentence
-  } catch (const std::exception& e) {
-    throw Failure(kExitProblem, e.what());
-  }
-  FileScan scan = scan_file(path, false);
+  const ModifierFactory factory(factory_options(global));
+  PluginFileScan scan = scan_plugin_file(path, false, FactoryOptions::default_torch_version());
+  if (!scan.unreadable.empty()) throw Failure(kExitProblem, scan.unreadable);  // the reader's own sentence
   if (scan.entries.empty() && scan.problems.empty()) {
     throw Failure(kExitProblem, "'" + path + "' exports no modifiers (expected *Modifier symbols, found none)");
   }
   // where the file sits in the search directories decides its registry and shadowing
-  const Catalog catalog = scan_catalog(search_path(global), 0);
+  const Catalog catalog = factory.catalog();
   const std::string real = real_path(path);
   std::vector<std::vector<const CatalogEntry*>> others(scan.entries.size());
   for (size_t i = 0; i < scan.entries.size(); ++i) {
@@ -146,13 +140,13 @@ int inspect_file(const GlobalOptions& global, const std::string& path) {
 }
 
 int inspect_type(const GlobalOptions& global, const std::string& type) {
-  const Catalog catalog = scan_catalog(search_path(global), global.plugin_dirs.size());
+  const Catalog catalog = ModifierFactory(factory_options(global)).catalog();
   const CatalogEntry* entry = catalog.find(type);
   if (entry == nullptr) {
     for (const auto& p : catalog.problems) {
       if (p.name == type) throw Failure(kExitProblem, p.message());
     }
-    throw Failure(kExitProblem, "no modifier named '" + type + "'" + detail::did_you_mean(type, catalog.names()));
+    throw Failure(kExitProblem, "no modifier named '" + type + "'" + did_you_mean(type, catalog.names()));
   }
   std::vector<const CatalogEntry*> others;
   for (const auto& c : catalog.entries) {

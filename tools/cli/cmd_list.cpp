@@ -1,10 +1,11 @@
 // `modkit list`: every modifier in the plugin directories, from the registry cache or ELF metadata (no plugin code runs).
-#include "catalog.hpp"
 #include "cli.hpp"
 #include "output.hpp"
 #include "plugin_dirs.hpp"
 
-#include <modkit/core/detail/text.hpp>
+#include <modkit/core/catalog.hpp>
+#include <modkit/core/text.hpp>
+
 
 #include <algorithm>
 #include <iostream>
@@ -14,10 +15,7 @@ namespace modkit::cli {
 namespace {
 
 int run_list(const GlobalOptions& global) {
-  // read, never written: list runs no plugin code, so it learns nothing the cache could keep
-  const auto cache = registry_cache(global);
-  auto image = cache ? cache->read() : std::nullopt;
-  const Catalog catalog = scan_catalog(search_path(global), global.plugin_dirs.size(), image ? &*image : nullptr);
+  const Catalog catalog = ModifierFactory(factory_options(global)).catalog();
 
   // main before experimental, then by name; a shadowed provider follows the one that wins
   std::vector<size_t> order(catalog.entries.size());
@@ -35,7 +33,7 @@ int run_list(const GlobalOptions& global) {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : catalog.problems) problems.push_back(p.to_json());
     print_json(std::cout, {{"search_dirs", catalog.search_dirs},
-                           {"cache", cache ? nlohmann::json(cache->file()) : nlohmann::json()},
+                           {"cache", catalog.cache_file.empty() ? nlohmann::json() : nlohmann::json(catalog.cache_file)},
                            {"modifiers", modifiers},
                            {"problems", problems}});
     return kExitOk;
@@ -44,7 +42,7 @@ int run_list(const GlobalOptions& global) {
   if (catalog.entries.empty()) {
     std::cout << "no modifiers found in "
               << (catalog.search_dirs.empty() ? std::string("no plugin directories")
-                                              : detail::quoted_list(catalog.search_dirs, ", "))
+                                              : quoted_list(catalog.search_dirs, ", "))
               << '\n';
   } else {
     Table table({"NAME", "VERSION", "REGISTRY", "FILE", "SUMMARY"});

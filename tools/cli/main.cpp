@@ -2,10 +2,10 @@
 #include "cli.hpp"
 #include "cli_support.hpp"
 
-#include <modkit/core/detail/text.hpp>
 #include <modkit/core/factory.hpp>
 #include <modkit/core/logging.hpp>
 #include <modkit/core/signals.hpp>
+#include <modkit/core/text.hpp>
 #include <modkit/modkit.h>
 
 #include <algorithm>
@@ -86,7 +86,7 @@ int run(int argc, char** argv) {
       std::string known;
       for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
       message = word.empty() ? "a command is required: " + known
-                             : "unknown command '" + word + "'" + modkit::detail::did_you_mean(word, names) +
+                             : "unknown command '" + word + "'" + modkit::did_you_mean(word, names) +
                                    " (the commands: " + known + ")";
     }
     report_error(message, kExitUsage, wants_json(argc, argv));

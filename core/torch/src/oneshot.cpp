@@ -11,7 +11,7 @@
 namespace modkit {
 namespace {
 
-std::string quoted_list(const std::vector<std::string>& items) {
+std::string json_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i) out += (i ? ", \"" : "\"") + items[i] + "\"";
   return out + "]";
@@ -141,8 +141,8 @@ std::vector<OneshotStageSummary> oneshot(Model& model, const Recipe& recipe, con
         }
         ms.unmatched_targets = matcher.unmatched_targets();
         if (ms.modules.empty()) {
-          const std::string why = me.type + ": targets " + quoted_list(targets) + " match no module" +
-                                  (ignore.empty() ? std::string() : " once ignore " + quoted_list(ignore) + " is applied");
+          const std::string why = me.type + ": targets " + json_list(targets) + " match no module" +
+                                  (ignore.empty() ? std::string() : " once ignore " + json_list(ignore) + " is applied");
           if (!options.allow_unmatched) throw RecipeError(me.location_of("targets"), why);
           ms.skipped = true;
           ms.note = why + " (skipped: allow_unmatched)";

@@ -1,6 +1,8 @@
 // Atomic file writes: readers see the old file or the whole new one, never a part.
 #pragma once
 
+#include <modkit/core/export.hpp>
+
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -15,18 +17,18 @@ namespace modkit {
 ///   stream, as a shell redirection does;
 /// - a directory, a block device, a socket, or a regular file with other hard links (replacing
 ///   it would leave the other names with the old content): refused.
-struct OutputPath {
+struct MODKIT_CORE_API OutputPath {
   std::string path;     ///< the file written: `path` with symbolic links resolved
   bool stream = false;  ///< written through (device or FIFO), not replaced
 };
 
 /// Applies the rules above to `path` (and checks that a replaced file's directory exists and is
 /// writable). Throws ValueError with `prefix` and the reason.
-OutputPath check_output_path(const std::string& path, const std::string& prefix);
+MODKIT_CORE_API OutputPath check_output_path(const std::string& path, const std::string& prefix);
 
 /// Whether two paths name the same file: the same inode when both exist, the same resolved path
 /// otherwise (an output not written yet).
-bool same_file(const std::string& a, const std::string& b);
+MODKIT_CORE_API bool same_file(const std::string& a, const std::string& b);
 
 /// Writes `path` by the rules of check_output_path. Atomically for a file: `write(fd)` fills a
 /// hidden temporary file in the same directory, which is flushed, given `path`'s permissions
@@ -36,13 +38,13 @@ bool same_file(const std::string& a, const std::string& b);
 /// removed and `path` is untouched. Every message starts with `prefix` (e.g. "cannot save model
 /// 'out.pt': "): ValueError for a bad destination (see check_output_path, a missing directory),
 /// RuntimeError for I/O failures; what `write` throws propagates unchanged.
-void write_atomically(const std::string& path, const std::function<void(int fd)>& write,
+MODKIT_CORE_API void write_atomically(const std::string& path, const std::function<void(int fd)>& write,
                       const std::string& prefix);
 
 /// The same for text.
-void write_atomically(const std::string& path, const std::string& text, const std::string& prefix);
+MODKIT_CORE_API void write_atomically(const std::string& path, const std::string& text, const std::string& prefix);
 
 /// Writes all of `data` to `fd`, retrying on EINTR. Returns 0, or the errno of the failure.
-int write_all(int fd, const void* data, size_t size);
+MODKIT_CORE_API int write_all(int fd, const void* data, size_t size);
 
 }  // namespace modkit

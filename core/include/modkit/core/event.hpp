@@ -1,6 +1,8 @@
 // Lifecycle events of the host side (llmcompressor's EventType and Event) and their C view.
 #pragma once
 
+#include <modkit/core/export.hpp>
+
 #include <modkit/modkit.h>
 
 #include <cstdint>
@@ -27,10 +29,10 @@ enum class EventType : uint32_t {
 /// The upper-case name of `type` as Python spells the enum member:
 /// "BATCH_START", "LOSS_CALCULATED", ..., "CALIBRATION_END"; "UNKNOWN" for a
 /// value outside the enum. Returns a static string.
-const char* to_string(EventType type);
+MODKIT_CORE_API const char* to_string(EventType type);
 
 /// One lifecycle event, as llmcompressor's Event. A plain value type.
-struct Event {
+struct MODKIT_CORE_API Event {
   EventType type = EventType::BatchStart;
   int64_t global_step = 0;
   int64_t global_batch = 0;
@@ -62,7 +64,7 @@ struct Event {
 /// must outlive this view and must not change while it is used. Loss is NaN
 /// when absent, steps_per_epoch 0 when not epoch based, struct_size is
 /// sizeof(modkit_event). Movable, not copyable (the view points into itself).
-class AbiEvent {
+class MODKIT_CORE_API AbiEvent {
  public:
   /// Builds the view; throws what Event::current_index throws.
   explicit AbiEvent(const Event& event)

@@ -1,7 +1,9 @@
 // ModifierFactory: discovers plugin modifiers in plugin directories and creates modifiers by type name.
 #pragma once
 
+#include <modkit/core/catalog.hpp>
 #include <modkit/core/discovery.hpp>
+#include <modkit/core/export.hpp>
 #include <modkit/core/load_record.hpp>
 #include <modkit/core/modifier.hpp>
 #include <modkit/core/modifier_info.hpp>
@@ -52,7 +54,7 @@ enum class CacheMode {
 };
 
 /// Where a factory looks for plugins and what it accepts.
-struct FactoryOptions {
+struct MODKIT_CORE_API FactoryOptions {
   /// Searched first, in order (e.g. from --plugin-dir).
   std::vector<std::string> plugin_dirs;
   /// Then the colon-separated MODKIT_PLUGIN_PATH.
@@ -86,7 +88,7 @@ struct FactoryOptions {
 };
 
 /// A known modifier type.
-struct ModifierEntry {
+struct MODKIT_CORE_API ModifierEntry {
   ModifierInfo info;
   std::string file;  ///< "" for registered host-side types
   bool experimental = false;
@@ -108,7 +110,7 @@ struct ModifierEntry {
 /// several threads at once; refresh(), load_from_package() and
 /// register_type() swap or change the registry under an exclusive lock.
 /// Libraries are never unloaded, so refresh() with live modifiers is safe.
-class ModifierFactory {
+class MODKIT_CORE_API ModifierFactory {
  public:
   /// Builds a host-side modifier from resolved parameters.
   using Constructor = std::function<std::unique_ptr<Modifier>(const Params&)>;
@@ -126,6 +128,13 @@ class ModifierFactory {
   /// The MODKIT_PLUGIN_PATH entries left out of search_dirs() (relative ones), one record each
   /// with the reason; refresh() records them too.
   const std::vector<LoadRecord>& refused_search_dirs() const { return path_records_; }
+
+  /// What refresh() would find, read from the registry cache and each
+  /// file's metadata alone: the same walk, path checks, first-wins
+  /// shadowing and compatibility checks, but no plugin code runs, no
+  /// scanner starts and nothing is written. A file whose code would fail to
+  /// load is listed from its metadata (refresh() would record the failure).
+  Catalog catalog() const;
 
   /// Rescans every search directory: rebuilds the main and experimental
   /// registries and the load records. Registered types are kept.
@@ -191,6 +200,10 @@ class ModifierFactory {
   std::vector<std::string> known_names() const;
   /// Throws the error create() gives for a name it cannot build; under mutex_ (shared).
   [[noreturn]] void throw_not_found(const std::string& type) const;
+  /// The plugin files of every search directory, in walk order; a record is
+  /// appended to `records` for each directory asked for explicitly
+  /// (FactoryOptions::plugin_dirs) that cannot be searched.
+  std::vector<PluginFile> walk(std::vector<LoadRecord>& records) const;
   /// Examines `files` in walk order (safety checks, the registry cache, the
   /// scanner child, then this process); one FileOutcome per file.
   std::vector<detail::FileOutcome> load_files(const std::vector<PluginFile>& files) const;
@@ -205,9 +218,9 @@ class ModifierFactory {
 
 /// The install default plugin directory: <libdir>/modkit/plugins, found
 /// beside the modkit_core library in use (so an installed tree can move).
-std::string installed_plugin_dir();
+MODKIT_CORE_API std::string installed_plugin_dir();
 
 /// Applies the lifecycle keys of `params` (index, group, start, end, update) to `m`.
-void apply_lifecycle_params(Modifier& m, const Params& params);
+MODKIT_CORE_API void apply_lifecycle_params(Modifier& m, const Params& params);
 
 }  // namespace modkit

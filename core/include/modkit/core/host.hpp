@@ -1,6 +1,8 @@
 // The host side of the ABI's error and logging services, shared by every host table.
 #pragma once
 
+#include <modkit/core/export.hpp>
+
 #include <modkit/modkit.h>
 
 #include <string>
@@ -9,19 +11,19 @@ namespace modkit {
 
 /// The host table of modkit_core: errors and logging through spdlog, no model
 /// services (modkit_torch provides a table with them). Static, thread-safe.
-const modkit_host* default_host();
+MODKIT_CORE_API const modkit_host* default_host();
 
 /// Fills the error and logging entries of `table` with the core's functions;
 /// hosts that add services start from this.
-void init_host_table(modkit_host& table);
+MODKIT_CORE_API void init_host_table(modkit_host& table);
 
 /// A host-allocated error (what plugins receive from error_new).
-modkit_error* make_error(modkit_status code, const std::string& message);
+MODKIT_CORE_API modkit_error* make_error(modkit_status code, const std::string& message);
 
 /// The message of `error`, freeing it; "" for NULL.
-std::string take_error_message(modkit_error* error);
+MODKIT_CORE_API std::string take_error_message(modkit_error* error);
 
 /// The name of a status code: "invalid argument", "not found"...
-const char* status_name(modkit_status code);
+MODKIT_CORE_API const char* status_name(modkit_status code);
 
 }  // namespace modkit

@@ -1,6 +1,8 @@
 // The outcome of loading one modifier name from one plugin file.
 #pragma once
 
+#include <modkit/core/export.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -18,7 +20,7 @@ enum class LoadStage {
   Isolated,  ///< the crash-isolated scanner process died or timed out loading the file (it was not loaded here)
 };
 
-const char* to_string(LoadStage stage);
+MODKIT_CORE_API const char* to_string(LoadStage stage);
 
 /// Where refresh() got a record from.
 enum class RecordSource {
@@ -27,11 +29,11 @@ enum class RecordSource {
   Memory,  ///< the file is already loaded in this process and unchanged (cache off)
 };
 
-const char* to_string(RecordSource source);
+MODKIT_CORE_API const char* to_string(RecordSource source);
 
 /// One load record: per modifier name and file, as the Python factory's
 /// errors map but with the file and stage kept.
-struct LoadRecord {
+struct MODKIT_CORE_API LoadRecord {
   std::string name;  ///< the *Modifier name; "" when the file lists none (e.g. not ELF)
   std::string file;  ///< the plugin file (or directory, for a missing directory)
   std::string resolved;  ///< `file` with symlinks resolved, when a symlink leads elsewhere (else "")

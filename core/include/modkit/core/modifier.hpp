@@ -1,6 +1,7 @@
 // The host-side modifier lifecycle: llmcompressor's ModifierInterface and Modifier.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/event.hpp>
 #include <modkit/core/state.hpp>
 
@@ -13,7 +14,7 @@ namespace modkit {
 /// The abstract lifecycle every modifier and modifier group follows, as
 /// llmcompressor's ModifierInterface: initialize once, receive events,
 /// finalize once. Not thread-safe: one session drives it from one thread.
-class ModifierInterface {
+class MODKIT_CORE_API ModifierInterface {
  public:
   virtual ~ModifierInterface();
 
@@ -45,7 +46,7 @@ class ModifierInterface {
 /// 0), receives on_update for every event while started and not ended, and
 /// ends on the first BATCH_END whose current_index >= end. Misuse throws
 /// RuntimeError with the seed's messages. Not thread-safe.
-class Modifier : public ModifierInterface {
+class MODKIT_CORE_API Modifier : public ModifierInterface {
  public:
   /// Position of the modifier in its stage (assigned by recipes).
   std::optional<int64_t> index;

@@ -1,6 +1,7 @@
 // Parameters of a modifier: checking them against its schema and handing them to a plugin.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/modifier_info.hpp>
 #include <modkit/modkit.h>
 
@@ -17,18 +18,18 @@ namespace modkit {
 using Params = nlohmann::json;
 
 /// Keys every modifier accepts, as llmcompressor's Modifier fields.
-const std::vector<std::string>& lifecycle_keys();
+MODKIT_CORE_API const std::vector<std::string>& lifecycle_keys();
 
 /// Checks `params` against `info`'s schema and returns them with defaults
 /// filled in. Throws ValueError naming the modifier and the parameter, with
 /// what was expected and what was found: unknown keys (with the closest valid
 /// names), wrong types, values out of range or not among the choices, and
 /// missing required parameters.
-Params resolve_params(const ModifierInfo& info, const Params& params);
+MODKIT_CORE_API Params resolve_params(const ModifierInfo& info, const Params& params);
 
 /// A modkit_value tree built from JSON; owns every node and string, so the
 /// root stays valid as long as the tree lives.
-class ValueTree {
+class MODKIT_CORE_API ValueTree {
  public:
   explicit ValueTree(const nlohmann::json& json);
   ValueTree(const ValueTree&) = delete;

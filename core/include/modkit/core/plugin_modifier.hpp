@@ -1,6 +1,7 @@
 // A Modifier whose callbacks live in a plugin, reached through the C ABI.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/modifier.hpp>
 #include <modkit/core/modifier_info.hpp>
 #include <modkit/core/params.hpp>
@@ -16,7 +17,7 @@ struct PluginModifierType;
 /// A modifier created from a plugin. Holds its library, so the library stays
 /// loaded while the modifier lives. A failing plugin callback raises
 /// PluginError naming the modifier, the callback and the plugin's message.
-class PluginModifier final : public Modifier {
+class MODKIT_CORE_API PluginModifier final : public Modifier {
  public:
   /// `params` must already be resolved against the type's schema.
   PluginModifier(std::shared_ptr<const detail::PluginModifierType> type, const Params& params);

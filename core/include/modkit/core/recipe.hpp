@@ -1,6 +1,7 @@
 // Recipes: ordered stages of modifiers read from TOML (or imported from llmcompressor YAML), checked and built.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/params.hpp>
 #include <modkit/core/stage.hpp>
@@ -83,7 +84,7 @@ class ModifierFactory;
 // ---------------------------------------------------------------------------
 
 /// A position in a recipe file: 1-based line and column; 0 when unknown.
-struct SourceLocation {
+struct MODKIT_CORE_API SourceLocation {
   std::string file;
   int line = 0;
   int column = 0;
@@ -96,7 +97,7 @@ struct SourceLocation {
 
 /// A recipe that cannot be read, or does not fit the factory's modifiers.
 /// what() is "<file>:<line>:<col>: <message>".
-class RecipeError : public ValueError {
+class MODKIT_CORE_API RecipeError : public ValueError {
  public:
   RecipeError(SourceLocation where, const std::string& message);
   /// Where the problem is.
@@ -110,7 +111,7 @@ class RecipeError : public ValueError {
 };
 
 /// One modifier entry of a recipe stage.
-struct RecipeModifier {
+struct MODKIT_CORE_API RecipeModifier {
   /// The modifier type name, e.g. "MagnitudePruningModifier".
   std::string type;
   /// Its parameters: a JSON object, without "type", "group" and "index".
@@ -131,7 +132,7 @@ struct RecipeModifier {
 };
 
 /// One stage of a recipe: modifiers applied together.
-struct RecipeStage {
+struct MODKIT_CORE_API RecipeStage {
   /// The stage's name, e.g. "sparsity" (YAML: sparsity_stage).
   std::string name;
   /// The stage's group (StageModifiers::group); defaults to the name.
@@ -146,7 +147,7 @@ struct RecipeStage {
 
 /// An ordered list of stages, as read from a file or string. A plain value:
 /// copyable, no reference to the text it was parsed from.
-struct Recipe {
+struct MODKIT_CORE_API Recipe {
   std::vector<RecipeStage> stages;
   /// The file path, or "<string>".
   std::string source;
@@ -169,9 +170,9 @@ struct Recipe {
 
 /// Equal in content: names, groups, run types, types, parameters (as JSON
 /// compares them) and indexes. Locations and sources are not compared.
-bool operator==(const RecipeModifier& a, const RecipeModifier& b);
-bool operator==(const RecipeStage& a, const RecipeStage& b);
-bool operator==(const Recipe& a, const Recipe& b);
+MODKIT_CORE_API bool operator==(const RecipeModifier& a, const RecipeModifier& b);
+MODKIT_CORE_API bool operator==(const RecipeStage& a, const RecipeStage& b);
+MODKIT_CORE_API bool operator==(const Recipe& a, const Recipe& b);
 inline bool operator!=(const RecipeModifier& a, const RecipeModifier& b) { return !(a == b); }
 inline bool operator!=(const RecipeStage& a, const RecipeStage& b) { return !(a == b); }
 inline bool operator!=(const Recipe& a, const Recipe& b) { return !(a == b); }
@@ -183,19 +184,19 @@ inline bool operator!=(const Recipe& a, const Recipe& b) { return !(a == b); }
 /// types, values out of range or not among the choices, missing required
 /// parameters. Registered host-side types have no schema: only their
 /// lifecycle keys are checked. Empty when the recipe is valid.
-std::vector<RecipeError> find_recipe_errors(const Recipe& recipe, const ModifierFactory& factory,
+MODKIT_CORE_API std::vector<RecipeError> find_recipe_errors(const Recipe& recipe, const ModifierFactory& factory,
                                             bool allow_experimental = true);
 
 /// Checks every modifier against `factory` and throws the first problem
 /// find_recipe_errors() reports: RecipeError "<file>:<line>:<col>: <message>".
-void check_recipe(const Recipe& recipe, const ModifierFactory& factory, bool allow_experimental = true);
+MODKIT_CORE_API void check_recipe(const Recipe& recipe, const ModifierFactory& factory, bool allow_experimental = true);
 
 /// Builds one StageModifiers per stage (group = the stage's group, index =
 /// its position), each holding its modifiers created in order with index =
 /// position in the stage and group set. Checks the recipe first (as
 /// check_recipe) and throws RecipeError naming the modifier's location when
 /// creating one fails. Creation follows ModifierFactory::create's precedence.
-std::vector<StageModifiers> build_stages(const Recipe& recipe, const ModifierFactory& factory,
+MODKIT_CORE_API std::vector<StageModifiers> build_stages(const Recipe& recipe, const ModifierFactory& factory,
                                          bool allow_registered = true, bool allow_experimental = true);
 
 }  // namespace modkit

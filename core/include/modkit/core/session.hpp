@@ -1,6 +1,7 @@
 // A compression session over ordered stages: llmcompressor's CompressionLifecycle.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/event.hpp>
 #include <modkit/core/recipe.hpp>
 #include <modkit/core/stage.hpp>
@@ -24,7 +25,7 @@ namespace modkit {
 /// always sends step 0, so step schedules never advance there).
 ///
 /// Owns its stages (and so their modifiers). Not thread-safe.
-class Session {
+class MODKIT_CORE_API Session {
  public:
   /// A session with `state` (the core host, no model, rank 0 of 1 by default).
   explicit Session(State state = {});

@@ -2,6 +2,8 @@
 // ended, and for a crash a line naming the plugin code that was running.
 #pragma once
 
+#include <modkit/core/export.hpp>
+
 #include <string>
 
 namespace modkit {
@@ -13,15 +15,15 @@ namespace modkit {
 /// "<program>: crashed with SIGSEGV in GPTQModifier.on_event (...)", removes the temporary files
 /// of writes in progress (TemporaryFile), and then lets the signal's default action happen, so the
 /// exit status and any core dump are what they would have been. Idempotent.
-void install_signal_handlers(const std::string& program);
+MODKIT_CORE_API void install_signal_handlers(const std::string& program);
 
 /// Text written to stderr first when a signal ends the process, e.g. "\n" to end a progress line
 /// that has no newline yet; "" for none. At most 63 bytes are kept.
-void set_signal_preamble(const std::string& text);
+MODKIT_CORE_API void set_signal_preamble(const std::string& text);
 
 /// Registers a file that a signal ending the process removes (a temporary file being written),
 /// for as long as the object lives. At most 64 files at a time are registered; others are not.
-class TemporaryFile {
+class MODKIT_CORE_API TemporaryFile {
  public:
   explicit TemporaryFile(const std::string& path);
   ~TemporaryFile();
@@ -35,7 +37,7 @@ class TemporaryFile {
 /// Names the plugin code that runs while the object lives (e.g. "GPTQModifier.on_initialize", or
 /// "GPTQModifier's forward hook on 'layers.0.mlp.fc1'"), for the crash line. Scopes nest: a hook
 /// inside a callback is named together with the callback (at most 8 levels are kept).
-class PluginCallScope {
+class MODKIT_CORE_API PluginCallScope {
  public:
   /// `abi_min_minor`: the host minor the running modifier declared it needs (-1 when unknown),
   /// so that a service of a newer minor can refuse a plugin that under-declares.

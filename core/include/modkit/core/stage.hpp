@@ -1,6 +1,7 @@
 // A stage of modifiers applied together: llmcompressor's StageModifiers.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/modifier.hpp>
 
 #include <cstdint>
@@ -15,7 +16,7 @@ namespace modkit {
 /// initialize / update_event / finalize fan out to every modifier; once the
 /// stage is finalized it is `applied` and all three do nothing. Owns its
 /// modifiers; movable, not copyable; not thread-safe.
-class StageModifiers : public ModifierInterface {
+class MODKIT_CORE_API StageModifiers : public ModifierInterface {
  public:
   /// The modifiers, in the order they run.
   std::vector<std::unique_ptr<Modifier>> modifiers;

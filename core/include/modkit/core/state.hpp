@@ -1,6 +1,7 @@
 // What the host side of the lifecycle knows of a session: host services, model, rank.
 #pragma once
 
+#include <modkit/core/export.hpp>
 #include <modkit/core/host.hpp>
 #include <modkit/modkit.h>
 
@@ -11,7 +12,7 @@ namespace modkit {
 /// The session state handed to every modifier callback (the part of
 /// llmcompressor's State that the core needs). A plain value type; `host` and
 /// `model` are borrowed and must outlive every call that receives the state.
-struct State {
+struct MODKIT_CORE_API State {
   /// Host services; the core's table (errors and logging, no model services) by default.
   const modkit_host* host = default_host();
   /// The model, or nullptr when the session has none.

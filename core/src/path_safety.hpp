@@ -1,7 +1,7 @@
 // Plugin path safety (as ssh's StrictModes and sudo's plugin checks): who may have written the code we load.
 #pragma once
 
-#include <modkit/core/detail/file_stamp.hpp>
+#include "file_stamp.hpp"
 
 #include <map>
 #include <optional>

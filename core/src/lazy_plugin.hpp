@@ -1,9 +1,9 @@
 // Plugin types known from a scan or the registry cache, whose library is loaded the first time a modifier is created.
 #pragma once
 
-#include <modkit/core/detail/cache_format.hpp>
-#include <modkit/core/detail/file_stamp.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
+#include "cache_format.hpp"
+#include "file_stamp.hpp"
+#include "plugin_library.hpp"
 
 #include <map>
 #include <memory>
@@ -91,6 +91,12 @@ struct FileOutcome {
   /// `records`, decoding encoded_records first when set.
   std::vector<LoadRecord>& decoded_records();
 };
+
+/// The records of a file refused before any of its code ran: one per
+/// *Modifier name its symbol table lists (read without loading it), or one
+/// file-level record.
+std::vector<LoadRecord> refusal_records(const std::string& path, bool experimental, LoadStage stage,
+                                        const std::string& reason);
 
 /// The outcome of a load made in this process (the library is loaded).
 FileOutcome outcome_of_load(const FileLoad& load, const std::string& path, bool experimental,

@@ -40,10 +40,5 @@ std::string find_plugin_scanner(const std::string& override_path);
 std::vector<ScanResult> scan_in_subprocess(const std::string& scanner, const std::vector<ScanRequest>& files,
                                            const std::string& torch_version, std::chrono::milliseconds timeout);
 
-/// The body of `modkit-plugin-scanner`: `--fd=N --torch=V {m|x}:<file>...`;
-/// loads each file with load_plugin_file and writes JSON lines to fd N. Returns
-/// the exit status (and on success leaves through _exit so plugins' static
-/// destructors never run).
-int plugin_scanner_main(int argc, char** argv);
 
 }  // namespace modkit::detail

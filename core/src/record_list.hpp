@@ -1,7 +1,7 @@
 // The load records of a registry, in order, with those of registry cache entries decoded only when asked for.
 #pragma once
 
-#include <modkit/core/detail/cache_format.hpp>
+#include "cache_format.hpp"
 #include <modkit/core/load_record.hpp>
 
 #include <memory>

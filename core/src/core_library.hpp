@@ -5,8 +5,8 @@
 
 namespace modkit::detail {
 
-/// The path of the loaded modkit_core shared object ("" when it cannot be
-/// found). Found once by the address of this function among the loaded
+/// The path of the loaded modkit_core shared object, or of the executable
+/// when the core is linked into it statically ("" when it cannot be found). Found once by the address of this function among the loaded
 /// objects' segments (dl_iterate_phdr): unlike dladdr, no symbol table is scanned.
 const std::string& core_library_path();
 

@@ -1,8 +1,8 @@
 // The registry cache on disk: where it lives, what it is valid for, reading it (never trusting it) and updating it atomically.
 #pragma once
 
-#include <modkit/core/detail/cache_format.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
+#include "cache_format.hpp"
+#include "plugin_library.hpp"
 #include <modkit/core/factory.hpp>
 
 #include <map>

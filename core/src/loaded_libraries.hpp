@@ -1,8 +1,8 @@
 // The plugin files loaded into this process: each loaded once while unchanged, none ever unloaded.
 #pragma once
 
-#include <modkit/core/detail/file_stamp.hpp>
-#include <modkit/core/detail/plugin_library.hpp>
+#include "file_stamp.hpp"
+#include "plugin_library.hpp"
 
 #include <map>
 #include <mutex>

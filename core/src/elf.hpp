@@ -29,4 +29,16 @@ ElfContents read_elf(const std::string& path);
 /// outside [data, data + size).
 ElfContents parse_elf(const uint8_t* data, size_t size, const std::string& name);
 
+/// read_elf()'s error about `path` as a load record's reason, which names
+/// the file already: "'f.so' is not an ELF file ..." -> "not an ELF file ...".
+std::string unreadable_reason(const std::string& message, const std::string& path);
+
+/// Whether hosts load a symbol of this name: it ends in "Modifier", as
+/// llmcompressor's factory finds its modifiers by class name.
+bool is_modifier_name(const std::string& name);
+
+/// The *Modifier names `path`'s dynamic symbol table exports, in table
+/// order; empty when the file cannot be read. Never throws.
+std::vector<std::string> modifier_symbols(const std::string& path) noexcept;
+
 }  // namespace modkit::detail

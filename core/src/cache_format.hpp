@@ -1,7 +1,7 @@
 // The registry cache file format: validated metadata and load records per plugin file, checksummed, bounds-checked on read.
 #pragma once
 
-#include <modkit/core/detail/file_stamp.hpp>
+#include "file_stamp.hpp"
 #include <modkit/core/load_record.hpp>
 #include <modkit/core/modifier_info.hpp>
 

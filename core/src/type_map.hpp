@@ -1,7 +1,7 @@
 // The name table of a registry: plugin types by name, first wins, in a sorted vector.
 #pragma once
 
-#include <modkit/core/detail/lazy_plugin.hpp>
+#include "lazy_plugin.hpp"
 
 #include <algorithm>
 #include <memory>
