@@ -269,6 +269,33 @@ TEST_CASE("modkit apply says when calibration data goes unused or runs short") {
   CHECK(contains(r.out, "note: --calib " + calib + " was not used: every stage of the recipe is data-free\n"));
 }
 
+TEST_CASE("modkit apply hands its arguments to modkit-torch as given: global options reach the model work") {
+  // --no-cache, before or after the command: neither executable may write the registry cache
+  Workspace ws;
+  const std::string cache = ws.dir / "cache";
+  const std::vector<std::pair<std::string, std::string>> env{{"MODKIT_NO_CACHE", "0"}, {"MODKIT_CACHE_DIR", cache}};
+  for (const bool before : {true, false}) {
+    CAPTURE(before);
+    fs::remove_all(cache);
+    std::vector<std::string> args{kCli, "--plugin-dir", kPlugins};
+    if (before) args.push_back("--no-cache");
+    args.insert(args.end(), {"apply", "--recipe", ws.recipe, "--model", ws.model, "--output", ws.output, "--json"});
+    if (!before) args.push_back("--no-cache");
+    const RunResult r = run(args, env);
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(json::parse(r.out)["output"] == ws.output);  // --json reached modkit-torch too
+    CHECK_FALSE(fs::exists(cache));
+  }
+  // the control: without --no-cache the same run keeps what it scanned
+  const RunResult r = run({kCli, "--plugin-dir", kPlugins, "apply", "--recipe", ws.recipe, "--model", ws.model,
+                           "--output", ws.output},
+                          env);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(cache));
+}
+
 TEST_CASE("modkit apply prunes a saved model, writes it atomically and reports") {
   Workspace ws;
   const std::string report = ws.dir / "report.json";

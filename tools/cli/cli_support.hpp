@@ -1,5 +1,5 @@
-// What both executables of the CLI (modkit and modkit-torch) do alike: errors under --json, and
-// the validator of counts.
+// What both executables of the CLI (modkit and modkit-torch) do alike: exit codes, failures, errors under
+// --json, and the validator of counts.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,9 +7,31 @@
 
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
 namespace modkit::cli {
+
+/// Exit codes of every subcommand (DESIGN.md "CLI").
+enum ExitCode : int {
+  kExitOk = 0,       ///< success
+  kExitProblem = 1,  ///< a plugin, recipe or model problem
+  kExitUsage = 2,    ///< a usage error (bad arguments)
+};
+
+/// A failure that ends the command: printed as "modkit: <message>" on stderr; under --json also
+/// as {"error": message, "exit_code": code} on stdout, with `details` (an object) merged in.
+class Failure : public std::runtime_error {
+ public:
+  Failure(int code, const std::string& message, nlohmann::json details = nlohmann::json::object())
+      : std::runtime_error(message), code_(code), details_(std::move(details)) {}
+  int code() const noexcept { return code_; }
+  const nlohmann::json& details() const noexcept { return details_; }
+
+ private:
+  int code_;
+  nlohmann::json details_;
+};
 
 /// True when --json is among the arguments; read from argv, so that it holds even when the
 /// arguments failed to parse.

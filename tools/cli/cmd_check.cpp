@@ -1,7 +1,6 @@
 // `modkit check`: reads a recipe and reports every problem against the plugins' schemas, with file:line:col.
 #include "cli.hpp"
 #include "output.hpp"
-#include "plugin_dirs.hpp"
 
 #include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>

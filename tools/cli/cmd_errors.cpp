@@ -1,7 +1,6 @@
 // `modkit errors`: refreshes a factory (the registry cache, else a fresh scan) and reports each failed or shadowed load record.
 #include "cli.hpp"
 #include "output.hpp"
-#include "plugin_dirs.hpp"
 
 #include <modkit/core/factory.hpp>
 

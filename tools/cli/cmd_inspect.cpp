@@ -1,7 +1,6 @@
 // `modkit inspect <Type|file.so>`: gst-inspect style details of a modifier from its metadata (no dlopen).
 #include "cli.hpp"
 #include "output.hpp"
-#include "plugin_dirs.hpp"
 
 #include <modkit/core/catalog.hpp>
 #include <modkit/core/text.hpp>

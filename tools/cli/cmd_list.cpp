@@ -1,7 +1,6 @@
 // `modkit list`: every modifier in the plugin directories, from the registry cache or ELF metadata (no plugin code runs).
 #include "cli.hpp"
 #include "output.hpp"
-#include "plugin_dirs.hpp"
 
 #include <modkit/core/catalog.hpp>
 #include <modkit/core/text.hpp>

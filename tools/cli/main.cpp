@@ -3,7 +3,6 @@
 #include "cli_support.hpp"
 
 #include <modkit/core/factory.hpp>
-#include <modkit/core/logging.hpp>
 #include <modkit/core/signals.hpp>
 #include <modkit/core/text.hpp>
 #include <modkit/modkit.h>
@@ -46,21 +45,12 @@ int run(int argc, char** argv) {
   CLI::App app{"modkit: list, inspect and diagnose model-compression modifier plugins; check recipes and apply them", "modkit"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
-  // global options may come before or after the subcommand
-  app.fallthrough();
   app.footer(
       "Plugin directories: --plugin-dir (repeatable, searched first), then MODKIT_PLUGIN_PATH "
       "(colon separated), then the install default.\n"
       "Registry cache: MODKIT_CACHE_DIR, else $XDG_CACHE_HOME/modkit, else ~/.cache/modkit.\n"
       "Exit codes: 0 success, 1 a plugin/recipe/model problem, 2 a usage error.\n");
-  app.add_option("--plugin-dir", global.plugin_dirs, "a plugin directory to search first (repeatable)")
-      ->type_name("DIR")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_flag("--json", global.json, "machine-readable JSON output");
-  app.add_flag("-v,--verbose", global.verbose, "log the core's warnings (-vv: debug) to stderr");
-  app.add_flag("--no-cache", global.no_cache,
-               "neither read nor write the registry cache (MODKIT_NO_CACHE=1 does the same)");
+  add_global_options(app, global);
 
   std::vector<Command> commands = {
       add_list_command(app, global),
@@ -74,7 +64,7 @@ int run(int argc, char** argv) {
   };
 
   try {
-    app.parse(argc, argv);
+    parse(app, global, argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
     std::vector<std::string> names;
@@ -94,10 +84,7 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
-  modkit::log_to_stderr();  // stdout carries the listing (and JSON) only
-  modkit::set_log_level(global.verbose >= 2   ? modkit::LogLevel::Debug
-                        : global.verbose == 1 ? modkit::LogLevel::Warn
-                                              : modkit::LogLevel::Off);
+  set_up_logging(global);
   for (const auto& command : commands) {
     if (command.app->parsed()) return command.run();
   }

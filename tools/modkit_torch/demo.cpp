@@ -45,10 +45,15 @@ double overall_sparsity(const modkit::Model& model) {
   return total > 0 ? zeros / total : 0;
 }
 
-int run(const std::vector<std::string>& plugin_dirs, int steps, const std::string& output) {
-  modkit::FactoryOptions options;
-  options.plugin_dirs = plugin_dirs;
-  modkit::ModifierFactory factory(options);
+}  // namespace
+
+namespace modkit::tool {
+
+int run_demo(const cli::GlobalOptions& global, const cli::DemoOptions& o) {
+  cli::set_up_logging(global);
+  const int steps = o.steps;
+  const std::string& output = o.output;
+  modkit::ModifierFactory factory(cli::factory_options(global));
   factory.refresh();
 
   torch::manual_seed(0);
@@ -108,24 +113,6 @@ int run(const std::vector<std::string>& plugin_dirs, int steps, const std::strin
     std::cout << "\nwrote " << output << " (load it with torch.jit.load)\n";
   }
   return 0;
-}
-
-}  // namespace
-
-namespace modkit::tool {
-
-void add_demo_command(CLI::App& parent, std::function<int()>& run_selected) {
-  CLI::App* app = parent.add_subcommand(
-      "demo", "magnitude pruning of a generated TorchScript model during a short training loop");
-  auto plugin_dirs = std::make_shared<std::vector<std::string>>();
-  auto steps = std::make_shared<int>(12);
-  auto output = std::make_shared<std::string>();
-  app->add_option("--plugin-dir", *plugin_dirs, "plugin directory, searched first (repeatable)");
-  app->add_option("--steps", *steps, "training steps")->check(CLI::Range(6, 10000));
-  app->add_option("--output", *output, "where to save the pruned model (TorchScript)");
-  app->callback([&run_selected, plugin_dirs, steps, output] {
-    run_selected = [plugin_dirs, steps, output] { return run(*plugin_dirs, *steps, *output); };
-  });
 }
 
 }  // namespace modkit::tool
