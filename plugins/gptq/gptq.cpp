@@ -68,7 +68,7 @@ class GPTQModifier final : public modkit::obs::HessianModifier {
         dampening_frac_(p.get<double>("dampening_frac")) {}
 
   bool on_initialize(State& state) override {
-    unwatch_all();
+    reset_calibration();
     layers_.clear();
     const std::vector<modkit::quant::Layer> layers = modkit::quant::resolve_layers(state, groups_, ignore_, kSource);
     std::vector<int64_t> columns;
@@ -87,7 +87,8 @@ class GPTQModifier final : public modkit::obs::HessianModifier {
  protected:
   const char* source() const override { return kSource; }
 
-  void compress(State& state, const std::string& module, modkit::obs::Hessian hessian) override {
+  void compress(State& state, const std::string& module, modkit::obs::HessianStats stats) override {
+    modkit::obs::Hessian& hessian = *stats.hessian;
     const at::NoGradGuard no_grad;
     const modkit::quant::Scheme& scheme = groups_.at(layers_.at(module)).scheme;
     at::Tensor w = modkit::sdk::get_tensor(state, module, "weight");  // zero-copy: written in place

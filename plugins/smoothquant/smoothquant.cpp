@@ -227,7 +227,17 @@ Matching match_sets(const State& state, const std::vector<ModuleRef>& modules, c
   return out;
 }
 
-class SmoothQuantModifier final : public modkit::sdk::Modifier {
+// One smooth layer and the layers it balances, with its output's running range: SmoothQuant's calibration unit.
+struct Resolved {
+  std::string smooth;
+  std::vector<std::string> balance;
+  std::string where;
+  int64_t channels = 0;
+  at::Tensor min, max;  // float32 [channels]
+  int64_t steps = 0;    // forwards observed
+};
+
+class SmoothQuantModifier final : public modkit::sdk::CalibratingModifier<Resolved> {
  public:
   static constexpr uint16_t abi_min_minor = 1;  // forward hooks
   static constexpr uint32_t pipeline = MODKIT_PIPELINE_SEQUENTIAL;
@@ -247,8 +257,8 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
   }
 
   bool on_initialize(State& state) override {
-    resolved_.clear();
-    finished_ = false;
+    reset_calibration();
+    std::vector<Resolved> resolved;
     std::vector<MappingSpec> specs = mappings_;
     const std::vector<ModuleRef> modules = all_modules(state);
     if (specs.empty()) {
@@ -258,68 +268,47 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
     }
     std::vector<std::string> skipped;
     for (const MappingSpec& spec : specs) {
-      if (!resolve(state, modules, spec)) skipped.push_back(spec.text());
+      if (!resolve(state, modules, spec, resolved)) skipped.push_back(spec.text());
     }
-    if (resolved_.empty()) {
+    if (resolved.empty()) {
       std::string list;
       for (size_t i = 0; i < skipped.size(); ++i) list += (i ? ", " : "") + skipped[i];
       throw Error(MODKIT_ERROR_NOT_FOUND, "no default mapping matches the model (" + list +
                                               "): give mappings [[balance_layers], smooth_layer] for its module names");
     }
-    for (auto& r : resolved_) {
-      Resolved* raw = r.get();
-      raw->hook = register_hook(state, raw->smooth, HookKind::Forward, [this, raw](const modkit_hook_call& c) {
-        observe(*raw, HookView(c).output(0));
-      });
+    for (Resolved& r : resolved) {
+      const std::string smooth = r.smooth;
+      calibrate(state, smooth, smooth, HookKind::Forward, std::move(r));
     }
-    return true;
-  }
-
-  void on_event(State& state, const Event& event) override {
-    if (event.type() == EventType::SequentialEpochEnd) {
-      const std::vector<std::string> modules = event.modules();
-      for (auto& r : resolved_) {
-        if (!r->done && r->steps > 0 && covered(r->smooth, modules)) smooth(state, *r);
-      }
-    } else if (event.type() == EventType::CalibrationEnd) {
-      finish(state, true);
-    }
-  }
-
-  // A host that sent no CALIBRATION_END: what it would have done happens here, but a lack of
-  // data is only a warning (finalize also runs after failures).
-  bool on_finalize(State& state) override {
-    if (!finished_) finish(state, false);
-    resolved_.clear();
     return true;
   }
 
  private:
-  // One smooth layer and the layers it balances, with its output's running range.
-  struct Resolved {
-    std::string smooth;
-    std::vector<std::string> balance;
-    std::string where;
-    int64_t channels = 0;
-    at::Tensor min, max;  // float32 [channels]
-    int64_t steps = 0;    // forwards observed
-    uint64_t hook = 0;
-    bool done = false;
-  };
+  const char* source() const override { return kSource; }
 
-  static bool covered(const std::string& module, const std::vector<std::string>& names) {
-    for (const std::string& n : names) {
-      if (module == n || n.empty()) return true;
-      if (module.size() > n.size() && module.compare(0, n.size(), n) == 0 && module[n.size()] == '.') return true;
-    }
-    return false;
+  void observe(const std::string&, Resolved& r, const modkit_hook_call& call) override {
+    observe(r, HookView(call).output(0));
+  }
+
+  bool has_data(const Resolved& r) const override { return r.steps > 0; }
+
+  void compress(State& state, const std::string&, Resolved r) override { smooth(state, r); }
+
+  std::string idle_warning(const std::string& smooth) const override {
+    return "smooth layer '" + smooth + "' saw no calibration data: not smoothed";
+  }
+
+  std::string no_data_error(const std::vector<std::string>& idle) const override {
+    return "no calibration data reached any of the " + std::to_string(idle.size()) + " smooth layers " +
+           quoted_names(idle) + ": SmoothQuantModifier needs calibration samples run through the model";
   }
 
   std::string once_ignored() const { return ignore_.empty() ? std::string() : " once ignore " + quoted_names(ignore_) + " is applied"; }
 
   // Resolves one mapping into smooth layers with their balance layers and checks their
   // tensors. Returns false for a default mapping that does not fit the model (skipped).
-  bool resolve(const State& state, const std::vector<ModuleRef>& modules, const MappingSpec& spec) {
+  bool resolve(const State& state, const std::vector<ModuleRef>& modules, const MappingSpec& spec,
+               std::vector<Resolved>& resolved) {
     std::vector<std::string> targets = spec.balance;
     targets.push_back(spec.smooth);
     const size_t smooth_index = targets.size() - 1;
@@ -359,14 +348,14 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
         invalid(head + ": expected one smooth layer per block, found " + std::to_string(smooth.size()) + " under '" +
                 g.scope + "': " + quoted_names(smooth));
       }
-      auto r = std::make_unique<Resolved>();
-      r->smooth = smooth.front();
-      r->where = spec.where;
+      Resolved r;
+      r.smooth = smooth.front();
+      r.where = spec.where;
       for (size_t t = 0; t < smooth_index; ++t) {
-        for (const std::string& b : g.per_target[t]) r->balance.push_back(b);
+        for (const std::string& b : g.per_target[t]) r.balance.push_back(b);
       }
-      check_tensors(state, *r, modules);
-      resolved_.push_back(std::move(r));
+      check_tensors(state, r, modules);
+      resolved.push_back(std::move(r));
     }
     return true;
   }
@@ -415,7 +404,7 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
 
   // A forward of the smooth layer: its output's per-channel minimum and maximum over every token.
   void observe(Resolved& r, const at::Tensor& out) {
-    if (r.done || (steps_ && r.steps >= *steps_)) return;
+    if (steps_ && r.steps >= *steps_) return;
     if (out.dim() == 0 || out.size(-1) != r.channels) {
       invalid("output of smooth layer '" + r.smooth + "': expected " + std::to_string(r.channels) +
               " channels in the last dimension, found shape " + shape_of(out));
@@ -431,35 +420,6 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
       at::maximum_out(r.max, r.max, hi);
     }
     ++r.steps;
-  }
-
-  // CALIBRATION_END: smooths every calibrated layer no epoch end listed; a smooth layer that
-  // saw no data is left alone (a warning); when none saw any, that is an error (`strict`).
-  void finish(const State& state, bool strict) {
-    finished_ = true;
-    size_t smoothed = 0;
-    std::vector<std::string> idle;
-    for (auto& r : resolved_) {
-      if (!r->done && r->steps > 0) smooth(state, *r);
-      if (r->done) {
-        ++smoothed;
-      } else {
-        idle.push_back(r->smooth);
-        r->done = true;
-      }
-    }
-    remove_hooks();
-    if (smoothed == 0 && !resolved_.empty()) {
-      const std::string message = "no calibration data reached any of the " + std::to_string(resolved_.size()) +
-                                  " smooth layers " + quoted_names(idle) +
-                                  ": SmoothQuantModifier needs calibration samples run through the model";
-      if (strict) throw Error(MODKIT_ERROR_FAILED_PRECONDITION, message);
-      state.log(MODKIT_LOG_WARN, kSource, message);
-      return;
-    }
-    for (const std::string& name : idle) {
-      state.log(MODKIT_LOG_WARN, kSource, "smooth layer '" + name + "' saw no calibration data: not smoothed");
-    }
   }
 
   // llmcompressor's _calculate_smoothing_scales and _apply_smoothing for one smooth layer.
@@ -492,21 +452,16 @@ class SmoothQuantModifier final : public modkit::sdk::Modifier {
       at::Tensor b = modkit::sdk::get_tensor(state, r.smooth, "bias");
       b.div_(scales.to(b.scalar_type()).view(b.sizes()));
     }
-    remove_hook(r.hook);
     const double lo = scales.min().item<double>(), hi = scales.max().item<double>();
     state.log(MODKIT_LOG_INFO, kSource,
               "smoothed '" + r.smooth + "' into " + quoted_names(r.balance) + ": " + std::to_string(r.channels) +
                   " channels from " + std::to_string(r.steps) + " forwards, scales " + number(lo) + " .. " + number(hi));
-    r.min = r.max = at::Tensor();
-    r.done = true;
   }
 
   double alpha_;
   std::vector<MappingSpec> mappings_;  // empty: the defaults for the model's architecture
   std::vector<std::string> ignore_;
   std::optional<int64_t> steps_;
-  std::vector<std::unique_ptr<Resolved>> resolved_;  // stable addresses: hooks point at their entry
-  bool finished_ = false;
 };
 
 }  // namespace

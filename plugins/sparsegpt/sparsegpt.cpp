@@ -68,7 +68,7 @@ class SparseGPTModifier final : public modkit::obs::HessianModifier {
   }
 
   bool on_initialize(State& state) override {
-    unwatch_all();
+    reset_calibration();
     std::vector<std::pair<std::string, int64_t>> layers;
     for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, kSource)) {
       const at::Tensor w = modkit::sdk::get_tensor(state, module.name, "weight");
@@ -90,7 +90,8 @@ class SparseGPTModifier final : public modkit::obs::HessianModifier {
  protected:
   const char* source() const override { return kSource; }
 
-  void compress(State& state, const std::string& module, modkit::obs::Hessian hessian) override {
+  void compress(State& state, const std::string& module, modkit::obs::HessianStats stats) override {
+    modkit::obs::Hessian& hessian = *stats.hessian;
     const at::NoGradGuard no_grad;
     at::Tensor w = modkit::sdk::get_tensor(state, module, "weight");  // zero-copy: written in place
     const int64_t samples = hessian.samples(), tokens = hessian.tokens();

@@ -67,16 +67,7 @@ MaskStructure parse_mask_structure(const std::string& text) {
   return s;
 }
 
-// True when `module` is one of `names` or lies below one of them ("layers.3" covers "layers.3.mlp.fc1").
-bool covered(const std::string& module, const std::vector<std::string>& names) {
-  for (const std::string& n : names) {
-    if (module == n || n.empty()) return true;
-    if (module.size() > n.size() && module.compare(0, n.size(), n) == 0 && module[n.size()] == '.') return true;
-  }
-  return false;
-}
-
-class WandaPruningModifier final : public modkit::sdk::Modifier {
+class WandaPruningModifier final : public modkit::sdk::CalibratingModifier<modkit::wanda::RowScalars> {
  public:
   static constexpr uint16_t abi_min_minor = 1;  // forward hooks
   static constexpr uint32_t pipeline = MODKIT_PIPELINE_SEQUENTIAL;
@@ -92,9 +83,7 @@ class WandaPruningModifier final : public modkit::sdk::Modifier {
   }
 
   bool on_initialize(State& state) override {
-    layers_.clear();
-    calibrated_ = 0;
-    finished_ = false;
+    reset_calibration();
     for (const auto& module : modkit::sdk::match_with_tensor(state, targets_, ignore_, kSource)) {
       const at::Tensor w = modkit::sdk::get_tensor(state, module.name, "weight");
       if (w.dim() != 2) {
@@ -111,107 +100,56 @@ class WandaPruningModifier final : public modkit::sdk::Modifier {
                   "pruning '" + module.name + "': llmcompressor's SparseGPT and Wanda used to skip lm_head, which is "
                   "not advised; add \"re:.*lm_head\" to ignore if this is unintended");
       }
-      auto layer = std::make_unique<Layer>(Layer{module.name, modkit::wanda::RowScalars(w.size(1)), 0, false});
-      Layer* raw = layer.get();
-      layer->hook = register_hook(state, module.name, HookKind::ForwardPre, [raw](const modkit_hook_call& c) {
-        try {
-          raw->stats.add(HookView(c).input(0));
-        } catch (const std::invalid_argument& e) {
-          invalid("input of '" + raw->module + "': " + e.what());
-        }
-      });
-      layers_.push_back(std::move(layer));
+      calibrate(state, module.name, module.name, HookKind::ForwardPre, modkit::wanda::RowScalars(w.size(1)));
     }
-    return true;
-  }
-
-  void on_event(State& state, const Event& event) override {
-    if (event.type() == EventType::SequentialEpochEnd) {
-      const std::vector<std::string> modules = event.modules();
-      for (auto& layer : layers_) {
-        if (!layer->done && layer->stats.samples() > 0 && covered(layer->module, modules)) prune(state, *layer);
-      }
-    } else if (event.type() == EventType::CalibrationEnd) {
-      finish(state, true);
-    }
-  }
-
-  // A host that sent no CALIBRATION_END: what it would have done happens here (as GPTQ and
-  // SparseGPT do), but a lack of data is only a warning (finalize also runs after failures).
-  bool on_finalize(State& state) override {
-    if (!finished_) finish(state, false);
-    layers_.clear();
     return true;
   }
 
  private:
-  struct Layer {
-    std::string module;
-    modkit::wanda::RowScalars stats;
-    uint64_t hook;
-    bool done;
-  };
+  const char* source() const override { return kSource; }
 
-  // CALIBRATION_END: prunes every calibrated layer no epoch end listed; layers that saw no
-  // data stay dense (a warning each); when no layer saw any, that is an error (`strict`), not a
-  // silent no-op.
-  void finish(const State& state, bool strict) {
-    finished_ = true;
-    std::vector<std::string> dense;
-    for (auto& layer : layers_) {
-      if (layer->done) continue;
-      if (layer->stats.samples() > 0) {
-        prune(state, *layer);
-      } else {
-        dense.push_back(layer->module);
-        layer->done = true;
-      }
-    }
-    remove_hooks();
-    if (calibrated_ == 0 && !layers_.empty()) {
-      const std::string message = "no calibration data reached any of the " + std::to_string(layers_.size()) +
-                                  " modules targeted by " + modkit::sdk::quoted_names(targets_) +
-                                  ": WandaPruningModifier needs calibration samples run through the model";
-      if (strict) throw Error(MODKIT_ERROR_FAILED_PRECONDITION, message);
-      state.log(MODKIT_LOG_WARN, kSource, message);
-      return;
-    }
-    for (const std::string& name : dense) {
-      state.log(MODKIT_LOG_WARN, kSource, "'" + name + "' saw no calibration data: left dense");
+  void observe(const std::string& module, modkit::wanda::RowScalars& stats, const modkit_hook_call& call) override {
+    try {
+      stats.add(HookView(call).input(0));
+    } catch (const std::invalid_argument& e) {
+      invalid("input of '" + module + "': " + e.what());
     }
   }
 
-  // Prunes one calibrated layer in place (a zero-copy view of its weight), then drops its hook and statistics.
-  void prune(const State& state, Layer& layer) {
+  bool has_data(const modkit::wanda::RowScalars& stats) const override { return stats.samples() > 0; }
+
+  std::string idle_warning(const std::string& module) const override {
+    return "'" + module + "' saw no calibration data: left dense";
+  }
+
+  std::string no_data_error(const std::vector<std::string>& idle) const override {
+    return "no calibration data reached any of the " + std::to_string(idle.size()) + " modules targeted by " +
+           modkit::sdk::quoted_names(targets_) + ": WandaPruningModifier needs calibration samples run through the model";
+  }
+
+  // Prunes one calibrated layer in place (a zero-copy view of its weight).
+  void compress(State& state, const std::string& module, modkit::wanda::RowScalars stats) override {
     at::NoGradGuard no_grad;
-    const at::Tensor w = modkit::sdk::get_tensor(state, layer.module, "weight");
-    const std::vector<float> norms = layer.stats.column_norms();
+    const at::Tensor w = modkit::sdk::get_tensor(state, module, "weight");
+    const std::vector<float> norms = stats.column_norms();
     int64_t pruned = 0;
     try {
       pruned = modkit::wanda::prune_(w, norms, sparsity_, structure_.n, structure_.m);
     } catch (const std::invalid_argument& e) {
-      invalid("weight of '" + layer.module + "': " + e.what());
+      invalid("weight of '" + module + "': " + e.what());
     }
-    remove_hook(layer.hook);
-    const int64_t samples = layer.stats.samples(), tokens = layer.stats.tokens();
-    layer.stats = modkit::wanda::RowScalars(0);
-    layer.done = true;
-    ++calibrated_;
     state.log(MODKIT_LOG_INFO, kSource,
-              "pruned '" + layer.module + "' " + shape_of(w) + " to " +
+              "pruned '" + module + "' " + shape_of(w) + " to " +
                   percent(static_cast<double>(pruned) / static_cast<double>(std::max<int64_t>(w.numel(), 1))) +
                   (structure_.unstructured() ? std::string(" (unstructured)") : " (" + structure_.text() + ")") +
-                  " from " + std::to_string(samples) + " samples (" + std::to_string(tokens) + " tokens)");
+                  " from " + std::to_string(stats.samples()) + " samples (" + std::to_string(stats.tokens()) +
+                  " tokens)");
   }
 
   double sparsity_;
   MaskStructure structure_;
   std::vector<std::string> targets_;
   std::vector<std::string> ignore_;
-
-  std::vector<std::unique_ptr<Layer>> layers_;  // stable addresses: hooks point at their layer
-  size_t calibrated_ = 0;
-  bool finished_ = false;
 };
 
 }  // namespace

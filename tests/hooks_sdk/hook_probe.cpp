@@ -97,8 +97,60 @@ class UnderDeclaredProbeModifier final : public modkit::sdk::Modifier {
   }
 };
 
+// sdk::CalibratingModifier with counting statistics: writes, as the buffer `calibration` of each unit it
+// compresses, [forwards observed, rows observed, 1 when reduce() ran first, which compression (1, 2, ...)].
+struct Counts {
+  int64_t forwards = 0, rows = 0;
+  bool reduced = false;
+};
+
+class CalibrationProbeModifier final : public modkit::sdk::CalibratingModifier<Counts> {
+ public:
+  static constexpr uint32_t pipeline = MODKIT_PIPELINE_SEQUENTIAL;
+  static constexpr uint16_t abi_min_minor = 1;
+
+  explicit CalibrationProbeModifier(const Params& p)
+      : targets_(p.get<std::vector<std::string>>("targets")), require_data_(p.get<bool>("require_data")) {}
+
+  bool on_initialize(State& state) override {
+    reset_calibration();
+    compressed_ = 0;
+    for (const auto& m : modkit::sdk::match_with_tensor(state, targets_, {}, source())) {
+      calibrate(state, m.name, m.name, HookKind::ForwardPre, Counts{});
+    }
+    return true;
+  }
+
+ private:
+  void observe(const std::string&, Counts& counts, const modkit_hook_call& call) override {
+    const at::Tensor x = HookView(call).input(0);
+    ++counts.forwards;
+    counts.rows += x.numel() / x.size(-1);
+  }
+  bool has_data(const Counts& counts) const override { return counts.forwards > 0; }
+  void reduce(State&, const std::string&, Counts& counts) override { counts.reduced = true; }
+  void compress(State& state, const std::string& unit, Counts counts) override {
+    modkit::sdk::set_tensor(state, unit, "calibration",
+                            at::tensor({static_cast<double>(counts.forwards), static_cast<double>(counts.rows),
+                                        counts.reduced ? 1.0 : 0.0, static_cast<double>(++compressed_)}),
+                            MODKIT_TENSOR_SET_CREATE | MODKIT_TENSOR_SET_REPLACE);
+  }
+  std::string idle_warning(const std::string& unit) const override { return "'" + unit + "' saw nothing"; }
+  std::string no_data_error(const std::vector<std::string>& idle) const override {
+    return require_data_ ? "none of " + std::to_string(idle.size()) + " units saw data" : "";
+  }
+  const char* source() const override { return "CalibrationProbeModifier"; }
+
+  std::vector<std::string> targets_;
+  bool require_data_;
+  int64_t compressed_ = 0;
+};
+
 }  // namespace
 
+MODKIT_EXPORT_MODIFIER(CalibrationProbeModifier, "1.0.0", "test plugin: sdk::CalibratingModifier with counts",
+                       (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "units to calibrate"}),
+                       (ParamSpec{"require_data", Type::Bool, MODKIT_JSON(true), "no data at all is an error"}))
 MODKIT_EXPORT_MODIFIER(UnderDeclaredProbeModifier, "1.0.0", "test plugin: uses hooks, declares ABI 1.0")
 MODKIT_EXPORT_MODIFIER(HookProbeModifier, "1.0.0", "test plugin: counts what forward hooks see",
                        (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]), "modules to probe"}),

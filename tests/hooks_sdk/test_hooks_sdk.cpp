@@ -193,3 +193,50 @@ TEST_CASE("a plugin that registers hooks but declares abi_min_minor 0 is told wh
         "in the class, so that older hosts refuse it at load");
   CHECK(model.hook_count() == 0);
 }
+
+TEST_CASE("sdk::CalibratingModifier compresses each unit once, at its block's epoch end, after reduce") {
+  Model model(modkit::test_models::make_tiny_transformer(3, 16, 2));
+  const CalibrationData data = CalibrationData::synthetic(4, {2, 5, 16}, 9);
+  const modkit::Recipe recipe = modkit::Recipe::parse_toml(
+      "[[stage]]\nname = \"c\"\n[[stage.modifiers]]\ntype = \"CalibrationProbeModifier\"\n", "c.toml");
+  modkit::oneshot(model, recipe, factory(), calibrating_on(data));
+  CHECK(model.hook_count() == 0);
+  std::vector<double> order;
+  for (const std::string& m : linears(model)) {
+    const at::Tensor t = model.get_tensor(m, "calibration");
+    const std::vector<double> c(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+    CHECK_MESSAGE(c[0] == 4, m);   // the hook is gone once compressed: later blocks' forwards are not counted
+    CHECK_MESSAGE(c[1] == 40, m);  // 4 samples x 2 x 5 rows
+    CHECK_MESSAGE(c[2] == 1, m);   // reduce ran before compress
+    order.push_back(c[3]);
+  }
+  // model order: each block's units are compressed at its epoch end, the head after the blocks
+  for (size_t i = 0; i < order.size(); ++i) CHECK(order[i] == static_cast<double>(i + 1));
+}
+
+TEST_CASE("sdk::CalibratingModifier: units without data are an error at CALIBRATION_END, or warnings") {
+  const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
+  for (const bool require : {true, false}) {
+    CAPTURE(require);
+    Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+    const modkit::Recipe recipe = modkit::Recipe::parse_toml(
+        std::string("[[stage]]\nname = \"c\"\n[[stage.modifiers]]\ntype = \"CalibrationProbeModifier\"\n"
+                    "require_data = ") + (require ? "true" : "false") + "\n",
+        "c.toml");
+    // the datafree pipeline runs no forward pass: no unit sees data
+    const std::string error = message_of([&] {
+      modkit::oneshot(model, recipe, factory(), calibrating_on(data, PipelineKind::Datafree));
+    });
+    if (require) {
+      CHECK(error == "c.toml:1:1: stage 'c': CalibrationProbeModifier.on_event failed: none of 7 units saw data");
+    } else {
+      CHECK(error == "<no exception>");
+    }
+    CHECK(model.hook_count() == 0);
+    for (const std::string& m : linears(model)) {
+      bool compressed = false;
+      for (const auto& t : model.tensors(m)) compressed = compressed || t.name == "calibration";
+      CHECK_MESSAGE(!compressed, m);
+    }
+  }
+}

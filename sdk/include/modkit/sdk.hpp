@@ -2,6 +2,7 @@
 #pragma once
 
 #include <modkit/modkit.h>
+#include <modkit/sdk/calibrating_modifier.hpp>
 #include <modkit/sdk/error.hpp>
 #include <modkit/sdk/export.hpp>
 #include <modkit/sdk/modifier.hpp>

@@ -1,4 +1,4 @@
-// The calibration side of GPTQ and SparseGPT: forward-pre hooks that accumulate each module's Hessian, compressed as the pipeline's events arrive.
+// The calibration side of GPTQ and SparseGPT: forward-pre hooks that accumulate each module's Hessian, compressed as the pipeline's events arrive (sdk::CalibratingModifier).
 #pragma once
 
 #include <modkit/plugin_obs/obs.hpp>
@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,92 +42,41 @@ inline at::Tensor first_input(const modkit_hook_call& c) {
                        at::TensorOptions().dtype(at::toScalarType(t.dtype)));
 }
 
+/// A module's calibration statistics for GPTQ and SparseGPT: the Hessian of
+/// its inputs, created at the first input (so a sequential pipeline holds one
+/// block's Hessians).
+struct HessianStats {
+  int64_t columns = 0;
+  std::optional<Hessian> hessian;
+};
+
 /// Base of the modifiers that compress a module from the Hessian of its
-/// inputs, with llmcompressor's lifecycle (GPTQModifier, SparseGPTModifier):
-/// watch() registers a forward-pre hook per module, whose Hessian is created
-/// at its first input (so a sequential pipeline holds one block's Hessians);
-/// SEQUENTIAL_EPOCH_END compresses the watched modules it lists that saw
-/// inputs, frees their Hessians and removes their hooks (later forwards do not
-/// accumulate again); CALIBRATION_END compresses whatever is left; on_finalize
-/// removes every hook. A module that never saw an input is left unchanged,
-/// with a warning. Derived classes implement compress().
-class HessianModifier : public sdk::Modifier {
+/// inputs, with llmcompressor's lifecycle (GPTQModifier, SparseGPTModifier;
+/// see sdk::CalibratingModifier): watch() adds a forward-pre hook per module.
+/// A module that never saw an input is left unchanged, with a warning.
+/// Derived classes implement compress() (the module's Hessian is in
+/// `stats.hessian`) and source().
+class HessianModifier : public sdk::CalibratingModifier<HessianStats> {
  protected:
-  /// Compresses `module` with its accumulated Hessian (consumed).
-  virtual void compress(sdk::State& state, const std::string& module, Hessian hessian) = 0;
-  /// The modifier's name for logs.
-  virtual const char* source() const = 0;
-
-  /// Starts watching `module`, whose inputs have `columns` features. Idempotent per module.
+  /// Starts watching `module`, whose inputs have `columns` features.
   void watch(sdk::State& state, const std::string& module, int64_t columns) {
-    for (const auto& w : watched_) {
-      if (w->module == module) return;
-    }
-    auto entry = std::make_unique<Watched>();
-    entry->module = module;
-    entry->columns = columns;
-    Watched* raw = entry.get();
-    raw->hook = register_hook(state, module, sdk::HookKind::ForwardPre, [raw](const modkit_hook_call& c) {
-      const at::Tensor input = first_input(c);
-      if (!raw->hessian) raw->hessian = std::make_unique<Hessian>(raw->columns);
-      try {
-        raw->hessian->add(input);
-      } catch (const std::invalid_argument& e) {
-        throw sdk::Error(MODKIT_ERROR_INVALID_ARGUMENT, "calibration input of '" + raw->module + "': " + e.what());
-      }
-    });
-    watched_.push_back(std::move(entry));
-  }
-
-  /// Forgets every watched module and removes the hooks.
-  void unwatch_all() {
-    remove_hooks();
-    watched_.clear();
-  }
-
- public:
-  void on_event(sdk::State& state, const sdk::Event& event) override {
-    if (event.type() == sdk::EventType::SequentialEpochEnd) {
-      const std::vector<std::string> names = event.modules();
-      compress_ready(state, std::set<std::string>(names.begin(), names.end()), false);
-    } else if (event.type() == sdk::EventType::CalibrationEnd) {
-      compress_ready(state, {}, true);
-    }
-  }
-
-  bool on_finalize(sdk::State& state) override {
-    compress_ready(state, {}, true);  // a host that sent no CALIBRATION_END
-    for (const auto& w : watched_) {
-      if (!w->done) {
-        state.log(MODKIT_LOG_WARN, source(),
-                  "'" + w->module + "' saw no calibration input: left unchanged (does the calibration data reach it?)");
-      }
-    }
-    unwatch_all();
-    return true;
+    calibrate(state, module, module, sdk::HookKind::ForwardPre, HessianStats{columns, std::nullopt});
   }
 
  private:
-  struct Watched {
-    std::string module;
-    int64_t columns = 0;
-    uint64_t hook = 0;
-    std::unique_ptr<Hessian> hessian;  // created at the first input
-    bool done = false;
-  };
-
-  void compress_ready(sdk::State& state, const std::set<std::string>& names, bool all) {
-    for (const auto& w : watched_) {
-      if (w->done || !w->hessian || (!all && names.count(w->module) == 0)) continue;
-      remove_hook(w->hook);  // later forwards (the next blocks' inputs) must not accumulate again
-      Hessian h = std::move(*w->hessian);
-      w->hessian.reset();
-      w->done = true;
-      compress(state, w->module, std::move(h));
+  void observe(const std::string& module, HessianStats& stats, const modkit_hook_call& call) override {
+    const at::Tensor input = first_input(call);
+    if (!stats.hessian) stats.hessian.emplace(stats.columns);
+    try {
+      stats.hessian->add(input);
+    } catch (const std::invalid_argument& e) {
+      throw sdk::Error(MODKIT_ERROR_INVALID_ARGUMENT, "calibration input of '" + module + "': " + e.what());
     }
   }
-
-  std::vector<std::unique_ptr<Watched>> watched_;
+  bool has_data(const HessianStats& stats) const override { return stats.hessian.has_value(); }
+  std::string idle_warning(const std::string& module) const override {
+    return "'" + module + "' saw no calibration input: left unchanged (does the calibration data reach it?)";
+  }
 };
 
 /// "0.42 s" for log lines.
