@@ -84,9 +84,8 @@ class ConstantPruningModifier final : public modkit::sdk::Modifier {
 
 MODKIT_EXPORT_MODIFIER(
     ConstantPruningModifier, "1.0.0", "keeps the zero pattern of target weights fixed through training",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules whose weight keeps its zeros: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules whose weight keeps its zeros: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"start", Type::Float, MODKIT_JSON(0), "step or epoch at which the zero pattern is recorded"}),
     (ParamSpec{"end", Type::Float, MODKIT_JSON(null), "step or epoch at which it stops; unset runs until finalize"}),
     (ParamSpec{"update", Type::Float, MODKIT_JSON(null), "accepted for llmcompressor recipes; unused"}),

@@ -129,9 +129,8 @@ class GPTQModifier final : public modkit::obs::HessianModifier {
 MODKIT_EXPORT_MODIFIER(
     GPTQModifier, "1.0.0",
     "GPTQ integer weight quantization from calibration Hessians (compressed-tensors presets or config groups)",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules the scheme preset quantizes: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules the scheme preset quantizes: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"scheme", Type::String, MODKIT_JSON(null),
                "a compressed-tensors preset: W8A16, W4A16, W4A16_ASYM, W8A8 (INT8), W4A8; or give config_groups"}),
     (ParamSpec{"config_groups", Type::Table, MODKIT_JSON(null),
@@ -146,7 +145,6 @@ MODKIT_EXPORT_MODIFIER(
                "column order of group-strategy schemes: \"static\" (= \"weight\": original groups, columns by "
                "descending Hessian diagonal), \"group\" (= \"dynamic\", true: groups formed after the permutation, "
                "stores weight_g_idx), false for none; null: \"static\" unless a config group sets it"}),
-    (ParamSpec{"sequential_targets", Type::StringList, MODKIT_JSON(null),
-               "blocks the sequential pipeline calibrates one at a time (default: the model's layer list)"}),
+    (modkit::sdk::well_known::sequential_targets()),
     (ParamSpec{"offload_hessians", Type::Bool, MODKIT_JSON(false),
                "accepted for llmcompressor recipes; Hessians always live in CPU memory here"}))

@@ -32,35 +32,7 @@ std::string number(double v) {
   return s;
 }
 
-// "N:M": keep the N largest of every M consecutive weights; m == 0 means unstructured.
-struct MaskStructure {
-  int64_t n = 0;
-  int64_t m = 0;
-  bool unstructured() const { return m == 0; }
-};
-
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() <= 9 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-MaskStructure parse_mask_structure(const std::string& text) {
-  if (text == "unstructured") return {};
-  const std::string expected =
-      "mask_structure '" + text + "': expected 'unstructured' or 'N:M' with 0 < N < M (keep N of every M weights, e.g. '2:4')";
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos) throw Error(MODKIT_ERROR_INVALID_ARGUMENT, expected + ", found no ':'");
-  const std::string n_text = text.substr(0, colon), m_text = text.substr(colon + 1);
-  if (!all_digits(n_text) || !all_digits(m_text)) {
-    throw Error(MODKIT_ERROR_INVALID_ARGUMENT, expected + ", found N='" + n_text + "' and M='" + m_text + "'");
-  }
-  MaskStructure s{std::stoll(n_text), std::stoll(m_text)};
-  if (s.n <= 0 || s.n >= s.m) {
-    throw Error(MODKIT_ERROR_INVALID_ARGUMENT,
-                expected + ", found N=" + std::to_string(s.n) + " and M=" + std::to_string(s.m));
-  }
-  return s;
-}
+using modkit::sdk::MaskStructure;
 
 // True where the weight is pruned: the k = round(s * numel) smallest |w|, exactly k of them
 // (ties broken by topk, so the count never depends on equal magnitudes).
@@ -77,12 +49,12 @@ at::Tensor unstructured_mask(const at::Tensor& weight, double sparsity) {
 }
 
 // True where the weight is pruned: in every group of M consecutive weights along the last
-// dimension all but the N largest |w| (initialize checked that M divides that dimension).
+// dimension the N smallest |w| (initialize checked that M divides that dimension).
 at::Tensor n_m_mask(const at::Tensor& weight, MaskStructure s) {
   const at::Tensor groups = weight.detach().reshape({-1, s.m}).abs().to(at::kFloat);
-  const at::Tensor keep = std::get<1>(groups.topk(s.n, 1, /*largest=*/true, /*sorted=*/false));
-  at::Tensor pruned = at::ones(groups.sizes(), weight.options().dtype(at::kBool));
-  pruned.scatter_(1, keep, false);
+  const at::Tensor smallest = std::get<1>(groups.topk(s.n, 1, /*largest=*/false, /*sorted=*/false));
+  at::Tensor pruned = at::zeros(groups.sizes(), weight.options().dtype(at::kBool));
+  pruned.scatter_(1, smallest, true);
   return pruned.view(weight.sizes());
 }
 
@@ -97,7 +69,7 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
         end_(p.get<double>("end")),
         update_(p.get<double>("update")),
         cubic_(p.get<std::string>("update_scheduler") == "cubic"),
-        structure_(parse_mask_structure(p.get<std::string>("mask_structure"))),
+        structure_(MaskStructure::parse(p.get<std::string>("mask_structure"), /*accept_unstructured_word=*/true)),
         leave_enabled_(p.get<bool>("leave_enabled")) {
     if (!(end_ > start_)) {
       throw Error(MODKIT_ERROR_INVALID_ARGUMENT,
@@ -176,9 +148,9 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
     const int64_t last = w.dim() == 0 ? 1 : w.size(-1);
     if (last % structure_.m != 0) {
       throw Error(MODKIT_ERROR_INVALID_ARGUMENT,
-                  "weight of '" + module.name + "': mask_structure '" + std::to_string(structure_.n) + ":" +
-                      std::to_string(structure_.m) + "' needs a last dimension that is a multiple of " +
-                      std::to_string(structure_.m) + ", found " + std::to_string(last));
+                  "weight of '" + module.name + "': mask_structure '" + structure_.text() +
+                      "' needs a last dimension that is a multiple of " + std::to_string(structure_.m) + ", found " +
+                      std::to_string(last));
     }
   }
 
@@ -231,9 +203,8 @@ class MagnitudePruningModifier final : public modkit::sdk::Modifier {
 
 MODKIT_EXPORT_MODIFIER(
     MagnitudePruningModifier, "1.0.0", "gradual magnitude pruning on a linear or cubic sparsity schedule",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules whose weight is pruned: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules whose weight is pruned: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"init_sparsity", Type::Float, nullptr, "sparsity at start"}.range(MODKIT_JSON(0), MODKIT_JSON(1))),
     (ParamSpec{"final_sparsity", Type::Float, nullptr, "sparsity at end and after"}.range(MODKIT_JSON(0),
                                                                                           MODKIT_JSON(1))),
@@ -243,6 +214,5 @@ MODKIT_EXPORT_MODIFIER(
         MODKIT_JSON(0), nullptr)),
     (ParamSpec{"update_scheduler", Type::String, MODKIT_JSON("cubic"), "sparsity schedule between start and end"}
          .choices(MODKIT_JSON(["linear", "cubic"]))),
-    (ParamSpec{"mask_structure", Type::String, MODKIT_JSON("unstructured"),
-               "'unstructured' or 'N:M' (keep the N largest of every M consecutive input weights)"}),
+    (modkit::sdk::well_known::mask_structure(MODKIT_JSON("unstructured"))),
     (ParamSpec{"leave_enabled", Type::Bool, MODKIT_JSON(true), "keep re-applying the masks after end"}))

@@ -88,9 +88,8 @@ class QuantizationModifier final : public modkit::sdk::Modifier {
 MODKIT_EXPORT_MODIFIER(
     QuantizationModifier, "1.0.0",
     "round-to-nearest integer weight quantization (compressed-tensors presets or config groups)",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules the scheme preset quantizes: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules the scheme preset quantizes: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"scheme", Type::String, MODKIT_JSON(null),
                "a compressed-tensors preset: W8A16, W4A16, W4A16_ASYM, W8A8 (INT8), W4A8; or give config_groups"}),
     (ParamSpec{"config_groups", Type::Table, MODKIT_JSON(null),

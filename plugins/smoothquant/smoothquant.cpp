@@ -475,7 +475,7 @@ MODKIT_EXPORT_MODIFIER(
     (ParamSpec{"mappings", Type::List, MODKIT_JSON(null),
                "[[balance_layers...], smooth_layer] pairs (names or re:<regex>); default: llmcompressor's mappings "
                "for the model's architecture"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules no mapping may match (smooth or balance layers)"}),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"num_calibration_steps", Type::Int, MODKIT_JSON(null),
                "forwards of each smooth layer to observe; default: every calibration batch"}
          .range(MODKIT_JSON(1), nullptr)))

@@ -28,25 +28,6 @@ std::string shape_of(const at::Tensor& t) {
   return out + "]";
 }
 
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// llmcompressor's mask_structure: "0:0" unstructured, "N:M" prunes N of every M consecutive input weights.
-std::pair<int64_t, int64_t> parse_mask_structure(const std::string& text) {
-  const std::string expected = "mask_structure '" + text +
-                               "': expected \"0:0\" (unstructured) or \"N:M\" with 0 < N < M <= 64 (prune N of every "
-                               "M consecutive weights of a row, e.g. \"2:4\")";
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos) invalid(expected + ", found no ':'");
-  const std::string n_text = text.substr(0, colon), m_text = text.substr(colon + 1);
-  if (!all_digits(n_text) || !all_digits(m_text)) invalid(expected + ", found N='" + n_text + "' and M='" + m_text + "'");
-  const int64_t n = std::stoll(n_text), m = std::stoll(m_text);
-  if (n == 0 && m == 0) return {0, 0};
-  if (n <= 0 || n >= m || m > 64) invalid(expected + ", found N=" + std::to_string(n) + " and M=" + std::to_string(m));
-  return {n, m};
-}
-
 class SparseGPTModifier final : public modkit::obs::HessianModifier {
  public:
   static constexpr uint32_t pipeline = MODKIT_PIPELINE_SEQUENTIAL;
@@ -55,7 +36,12 @@ class SparseGPTModifier final : public modkit::obs::HessianModifier {
   explicit SparseGPTModifier(const Params& p)
       : targets_(p.get<std::vector<std::string>>("targets")), ignore_(p.get<std::vector<std::string>>("ignore")) {
     options_.sparsity = p.get<double>("sparsity");
-    const auto [n, m] = parse_mask_structure(p.get<std::string>("mask_structure"));
+    const modkit::sdk::MaskStructure structure = modkit::sdk::MaskStructure::parse(p.get<std::string>("mask_structure"));
+    const int64_t n = structure.n, m = structure.m;
+    if (m > 64) {
+      invalid("mask_structure '" + structure.text() + "': M = " + std::to_string(m) +
+              " is above 64, the largest group SparseGPTModifier prunes");
+    }
     options_.prune_n = n;
     options_.prune_m = m;
     options_.block_size = p.get<int64_t>("block_size");
@@ -63,7 +49,7 @@ class SparseGPTModifier final : public modkit::obs::HessianModifier {
     options_.preserve_sparsity_mask = p.get<bool>("preserve_sparsity_mask");
     if (m > 0 && options_.block_size % m != 0) {
       invalid("block_size " + std::to_string(options_.block_size) + " is not a multiple of M = " + std::to_string(m) +
-              " of mask_structure '" + std::to_string(n) + ":" + std::to_string(m) + "'");
+              " of mask_structure '" + structure.text() + "'");
     }
   }
 
@@ -125,13 +111,11 @@ class SparseGPTModifier final : public modkit::obs::HessianModifier {
 
 MODKIT_EXPORT_MODIFIER(
     SparseGPTModifier, "1.0.0", "SparseGPT one-shot pruning from calibration Hessians, unstructured or N:M",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules whose weight is pruned: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules whose weight is pruned: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"sparsity", Type::Float, MODKIT_JSON(0.5), "fraction of each weight pruned (unstructured)"}.range(
         MODKIT_JSON(0), MODKIT_JSON(1))),
-    (ParamSpec{"mask_structure", Type::String, MODKIT_JSON("0:0"),
-               "\"0:0\" unstructured, or \"N:M\": prune N of every M consecutive input weights of a row (\"2:4\")"}),
+    (modkit::sdk::well_known::mask_structure()),
     (ParamSpec{"block_size", Type::Int, MODKIT_JSON(128), "columns per lazy batch update"}.range(MODKIT_JSON(1),
                                                                                                  nullptr)),
     (ParamSpec{"dampening_frac", Type::Float, MODKIT_JSON(0.01),
@@ -139,7 +123,6 @@ MODKIT_EXPORT_MODIFIER(
          .range(MODKIT_JSON(0), nullptr)),
     (ParamSpec{"preserve_sparsity_mask", Type::Bool, MODKIT_JSON(false),
                "weights already zero stay zero and count toward the target"}),
-    (ParamSpec{"sequential_targets", Type::StringList, MODKIT_JSON(null),
-               "blocks the sequential pipeline calibrates one at a time (default: the model's layer list)"}),
+    (modkit::sdk::well_known::sequential_targets()),
     (ParamSpec{"offload_hessians", Type::Bool, MODKIT_JSON(false),
                "accepted for llmcompressor recipes; Hessians always live in CPU memory here"}))

@@ -39,34 +39,6 @@ std::string percent(double fraction) {
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
 }
 
-// llmcompressor's mask_structure "N:M" (prune N of every M consecutive input weights); "0:0" is unstructured.
-struct MaskStructure {
-  int64_t n = 0;
-  int64_t m = 0;
-  bool unstructured() const { return m == 0; }
-  std::string text() const { return std::to_string(n) + ":" + std::to_string(m); }
-};
-
-bool all_digits(const std::string& s) {
-  return !s.empty() && s.size() <= 9 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-MaskStructure parse_mask_structure(const std::string& text) {
-  if (text == "unstructured") return {};
-  const std::string expected = "mask_structure '" + text +
-                               "': expected '0:0' (unstructured) or 'N:M' with 0 < N < M (prune N of every M "
-                               "consecutive weights, e.g. '2:4')";
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos) invalid(expected + ", found no ':'");
-  const std::string n_text = text.substr(0, colon), m_text = text.substr(colon + 1);
-  if (!all_digits(n_text) || !all_digits(m_text)) invalid(expected + ", found N='" + n_text + "' and M='" + m_text + "'");
-  const MaskStructure s{std::stoll(n_text), std::stoll(m_text)};
-  if (s.n == 0 && s.m == 0) return {};
-  if (s.n <= 0 || s.n >= s.m) invalid(expected + ", found N=" + std::to_string(s.n) + " and M=" + std::to_string(s.m));
-  return s;
-}
-
 class WandaPruningModifier final : public modkit::sdk::CalibratingModifier<modkit::wanda::RowScalars> {
  public:
   static constexpr uint16_t abi_min_minor = 1;  // forward hooks
@@ -74,7 +46,7 @@ class WandaPruningModifier final : public modkit::sdk::CalibratingModifier<modki
 
   explicit WandaPruningModifier(const Params& p)
       : sparsity_(p.get<double>("sparsity")),
-        structure_(parse_mask_structure(p.get<std::string>("mask_structure"))),
+        structure_(modkit::sdk::MaskStructure::parse(p.get<std::string>("mask_structure"))),
         targets_(p.get<std::vector<std::string>>("targets")),
         ignore_(p.get<std::vector<std::string>>("ignore")) {
     // sequential_targets is read by the host's sequential pipeline (which blocks to calibrate
@@ -147,7 +119,7 @@ class WandaPruningModifier final : public modkit::sdk::CalibratingModifier<modki
   }
 
   double sparsity_;
-  MaskStructure structure_;
+  modkit::sdk::MaskStructure structure_;
   std::vector<std::string> targets_;
   std::vector<std::string> ignore_;
 };
@@ -159,10 +131,7 @@ MODKIT_EXPORT_MODIFIER(
     (ParamSpec{"sparsity", Type::Float, MODKIT_JSON(0.5),
                "fraction of each row's weights to prune (unstructured masks; N:M masks prune N/M)"}
          .range(MODKIT_JSON(0), MODKIT_JSON(1))),
-    (ParamSpec{"mask_structure", Type::String, MODKIT_JSON("0:0"),
-               "'0:0' unstructured, or 'N:M': prune the N lowest of every M consecutive input weights (e.g. '2:4')"}),
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules whose weight is pruned: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
-    (ParamSpec{"sequential_targets", Type::StringList, MODKIT_JSON(null),
-               "blocks the sequential pipeline calibrates one at a time (default: the model's decoder layers)"}))
+    (modkit::sdk::well_known::mask_structure()),
+    (modkit::sdk::well_known::targets("modules whose weight is pruned: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
+    (modkit::sdk::well_known::sequential_targets()))

@@ -5,7 +5,7 @@
 #include <modkit/core/recipe.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/oneshot.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "tensor_operators.hpp"
 #include <doctest/doctest.h>
@@ -79,7 +79,7 @@ struct Workspace {
   std::string model_bytes;
 
   explicit Workspace(const std::string& recipe_text = kPruneMlp) {
-    modkit::Model(modkit::test_models::make_tiny_transformer(2, 32, 7)).save(model);
+    modkit::Model(modkit::demo_models::make_tiny_transformer(2, 32, 7)).save(model);
     model_bytes = read_text(model);
     write(recipe, recipe_text);
   }
@@ -515,7 +515,7 @@ TEST_CASE("oneshot runs stages in order and reports what each modifier targeted"
   options.use_environment = false;
   modkit::ModifierFactory factory(options);
   factory.refresh();
-  modkit::Model model(modkit::test_models::make_tiny_transformer(1, 16, 3));
+  modkit::Model model(modkit::demo_models::make_tiny_transformer(1, 16, 3));
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(R"([[stage]]
 name = "prune"
 [[stage.modifiers]]

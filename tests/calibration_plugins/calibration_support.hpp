@@ -5,7 +5,7 @@
 #include <modkit/core/factory.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "tensor_operators.hpp"
 #include <ATen/ops/allclose.h>

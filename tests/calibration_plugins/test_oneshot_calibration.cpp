@@ -18,7 +18,7 @@ using calibration_test::Recorder;
 using calibration_test::relative_error;
 using modkit::HookKind;
 using modkit::Model;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 

@@ -19,7 +19,7 @@ using calibration_test::Recorder;
 using calibration_test::relative_error;
 using modkit::HookKind;
 using modkit::Params;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 
@@ -356,6 +356,7 @@ TEST_CASE("bad Wanda parameters are refused with messages naming them") {
   CHECK(create_message("4:2") == with("4:2", "N=4 and M=2"));
   CHECK(create_message("0:4") == with("0:4", "N=0 and M=4"));
   CHECK(create_message("2:x") == with("2:x", "N='2' and M='x'"));
+  CHECK(create_message("unstructured") == with("unstructured", "no ':'"));  // llmcompressor's Wanda splits at ':' too
   CHECK(message_of<modkit::ValueError>([] { make("WandaPruningModifier", Params{{"sparsity", 1.5}}); })
             .rfind("WandaPruningModifier parameter 'sparsity': 1.5 is out of range [0, 1]", 0) == 0);
 

@@ -3,7 +3,7 @@
 #include <modkit/core/recipe.hpp>
 #include <modkit/core/signals.hpp>
 #include <modkit/torch/oneshot.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <doctest/doctest.h>
@@ -76,7 +76,7 @@ std::string message_of(F&& f) {
 
 TEST_CASE("a plugin's hooks see every sample of the sequential pipeline, block by block, and are gone afterwards") {
   REQUIRE(factory().errors().empty());
-  Model model(modkit::test_models::make_tiny_transformer(3, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(3, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(4, {2, 5, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
@@ -102,7 +102,7 @@ TEST_CASE("a plugin's hooks see every sample of the sequential pipeline, block b
 }
 
 TEST_CASE("the basic pipeline runs the whole model once per sample") {
-  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(3, {1, 4, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data, PipelineKind::Basic);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
@@ -114,7 +114,7 @@ TEST_CASE("the basic pipeline runs the whole model once per sample") {
 }
 
 TEST_CASE("hooks left registered are removed when the modifier finalizes") {
-  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data);
   modkit::Recipe recipe = probe_recipe("", true);
@@ -137,7 +137,7 @@ TEST_CASE("hooks left registered are removed when the modifier finalizes") {
 }
 
 TEST_CASE("a calibrating stage without samples is refused before the model is touched") {
-  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(1, 16, 2));
   CHECK(message_of([&] { modkit::oneshot(model, probe_recipe(), factory()); }) ==
         "probe.toml:3:1: stage 'probe' needs calibration data: HookProbeModifier calibrates (pipeline 'sequential') "
         "(give calibration samples, e.g. modkit apply --calib FILE)");
@@ -145,7 +145,7 @@ TEST_CASE("a calibrating stage without samples is refused before the model is to
 }
 
 TEST_CASE("a hook that fails stops the run with its message, and no hook outlives the run") {
-  Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(2, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data);
   CHECK(message_of([&] { modkit::oneshot(model, probe_recipe("layers.1.mlp.fc1"), factory(), options); }) ==
@@ -157,7 +157,7 @@ TEST_CASE("a hook that fails stops the run with its message, and no hook outlive
 TEST_CASE("a plugin that crashes in a hook is named with the hook and the module") {
   const modkit::test::ChildResult r = modkit::test::in_child([] {
     modkit::install_signal_handlers("modkit");
-    Model model(modkit::test_models::make_tiny_transformer(2, 16, 2));
+    Model model(modkit::demo_models::make_tiny_transformer(2, 16, 2));
     const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
     const modkit::OneshotOptions options = calibrating_on(data);
     const modkit::Recipe recipe = modkit::Recipe::parse_toml(
@@ -170,7 +170,7 @@ TEST_CASE("a plugin that crashes in a hook is named with the hook and the module
 }
 
 TEST_CASE("hooks registered for a stage that runs no forward pass are reported, not silently idle") {
-  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(1, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data, PipelineKind::Datafree);
   const auto stages = modkit::oneshot(model, probe_recipe(), factory(), options);
@@ -182,7 +182,7 @@ TEST_CASE("hooks registered for a stage that runs no forward pass are reported, 
 }
 
 TEST_CASE("a plugin that registers hooks but declares abi_min_minor 0 is told what to declare") {
-  Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(1, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
   const modkit::OneshotOptions options = calibrating_on(data);
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(
@@ -195,7 +195,7 @@ TEST_CASE("a plugin that registers hooks but declares abi_min_minor 0 is told wh
 }
 
 TEST_CASE("sdk::CalibratingModifier compresses each unit once, at its block's epoch end, after reduce") {
-  Model model(modkit::test_models::make_tiny_transformer(3, 16, 2));
+  Model model(modkit::demo_models::make_tiny_transformer(3, 16, 2));
   const CalibrationData data = CalibrationData::synthetic(4, {2, 5, 16}, 9);
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(
       "[[stage]]\nname = \"c\"\n[[stage.modifiers]]\ntype = \"CalibrationProbeModifier\"\n", "c.toml");
@@ -218,7 +218,7 @@ TEST_CASE("sdk::CalibratingModifier: units without data are an error at CALIBRAT
   const CalibrationData data = CalibrationData::synthetic(2, {1, 4, 16}, 9);
   for (const bool require : {true, false}) {
     CAPTURE(require);
-    Model model(modkit::test_models::make_tiny_transformer(1, 16, 2));
+    Model model(modkit::demo_models::make_tiny_transformer(1, 16, 2));
     const modkit::Recipe recipe = modkit::Recipe::parse_toml(
         std::string("[[stage]]\nname = \"c\"\n[[stage.modifiers]]\ntype = \"CalibrationProbeModifier\"\n"
                     "require_data = ") + (require ? "true" : "false") + "\n",

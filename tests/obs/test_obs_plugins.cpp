@@ -9,7 +9,7 @@
 #include <modkit/torch/calibration.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/oneshot.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "tensor_operators.hpp"
 #include <ATen/ops/allclose.h>
@@ -32,7 +32,7 @@ using modkit::Model;
 using modkit::Params;
 namespace obs = modkit::obs;
 namespace q = modkit::quant;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 
@@ -294,7 +294,13 @@ TEST_CASE("the calibration plugins name what is wrong with their input") {
   }
   SUBCASE("mask structures that cannot work") {
     CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "4:2"}}); }),
-                   "mask_structure '4:2': expected \"0:0\" (unstructured) or \"N:M\" with 0 < N < M <= 64"));
+                   "mask_structure '4:2': expected '0:0' (unstructured) or 'N:M' with 0 < N < M (prune N of every M "
+                   "consecutive weights, e.g. '2:4'), found N=4 and M=2"));
+    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:128"}}); }),
+                   "mask_structure '2:128': M = 128 is above 64, the largest group SparseGPTModifier prunes"));
+    // llmcompressor's SparseGPT splits mask_structure at ':': "unstructured" is magnitude pruning's word only
+    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "unstructured"}}); }),
+                   "mask_structure 'unstructured': expected '0:0' (unstructured) or 'N:M'"));
     CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:3"}}); }),
                    "block_size 128 is not a multiple of M = 3 of mask_structure '2:3'"));
     Run run(models::make_tiny_transformer(1, 96, 1));

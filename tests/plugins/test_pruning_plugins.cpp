@@ -3,7 +3,7 @@
 #include <modkit/core/factory.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/full.h>
@@ -141,7 +141,7 @@ TEST_CASE("the pruning plugins are discovered in the build tree's plugin directo
 TEST_CASE("magnitude pruning follows its schedule with the exact count of zeros per layer") {
   for (const std::string scheduler : {"linear", "cubic"}) {
     CAPTURE(scheduler);
-    Run run(modkit::test_models::make_mlp(16, 32, 8, 7));
+    Run run(modkit::demo_models::make_mlp(16, 32, 8, 7));
     run.initialize(create("MagnitudePruningModifier", magnitude_params(scheduler)));
     const double start = 2, end = 10, update = 2;
     for (int64_t t = 0; t <= 12; ++t) {
@@ -168,7 +168,7 @@ TEST_CASE("the cubic schedule prunes early, the linear one evenly") {
   // Zhu & Gupta: most of the sparsity arrives in the first part of the ramp.
   CHECK(scheduled("cubic", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.7));
   CHECK(scheduled("linear", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.4));
-  Run cubic(modkit::test_models::make_mlp(16, 32, 8, 3));
+  Run cubic(modkit::demo_models::make_mlp(16, 32, 8, 3));
   cubic.initialize(create("MagnitudePruningModifier",
                           Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.8}, {"start", 0}, {"end", 10},
                                  {"update", 1}}));
@@ -177,7 +177,7 @@ TEST_CASE("the cubic schedule prunes early, the linear one evenly") {
 }
 
 TEST_CASE("magnitude pruning removes the smallest weights") {
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 11));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 11));
   const at::Tensor original = run.weight("fc1").abs().clone();
   run.initialize(create("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.5}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
@@ -190,7 +190,7 @@ TEST_CASE("magnitude pruning removes the smallest weights") {
 }
 
 TEST_CASE("2:4 masks leave exactly two zeros in every group of four input weights") {
-  Run run(modkit::test_models::make_tiny_transformer(1, 16, 5));
+  Run run(modkit::demo_models::make_tiny_transformer(1, 16, 5));
   run.initialize(create("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
                                {"update", 1}, {"mask_structure", "2:4"}, {"ignore", "lm_head"}}));
@@ -211,10 +211,30 @@ TEST_CASE("2:4 masks leave exactly two zeros in every group of four input weight
   CHECK(run.zeros("lm_head") == 0);  // ignored
 }
 
+TEST_CASE("N of N:M counts the pruned weights, as in llmcompressor's SparseGPT and Wanda") {
+  // 1:4 prunes the smallest |w| of every group of four; "unstructured" and "0:0" are both unstructured
+  Run run(modkit::demo_models::make_tiny_transformer(1, 16, 5));
+  const std::string layer = "layers.0.mlp.fc1";
+  const at::Tensor before = run.weight(layer).clone();
+  run.initialize(create("MagnitudePruningModifier",
+                        Params{{"init_sparsity", 0.5}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 1},
+                               {"update", 1}, {"mask_structure", "1:4"}, {"targets", layer}}));
+  run.step(0);
+  const at::Tensor groups = run.weight(layer).reshape({-1, 4});
+  CHECK(groups.eq(0).sum(1).eq(1).all().item<bool>());
+  const at::Tensor smallest = std::get<1>(before.reshape({-1, 4}).abs().min(1));
+  CHECK(groups.gather(1, smallest.unsqueeze(1)).eq(0).all().item<bool>());
+  for (const char* unstructured : {"unstructured", "0:0"}) {
+    Params p = magnitude_params("cubic");
+    p["mask_structure"] = unstructured;
+    CHECK_NOTHROW(create("MagnitudePruningModifier", p));
+  }
+}
+
 TEST_CASE("masks hold through optimizer steps, after end only with leave_enabled") {
   for (const bool leave_enabled : {true, false}) {
     CAPTURE(leave_enabled);
-    Run run(modkit::test_models::make_mlp(16, 32, 8, 13));
+    Run run(modkit::demo_models::make_mlp(16, 32, 8, 13));
     Params params = magnitude_params("linear");
     params["leave_enabled"] = leave_enabled;
     run.initialize(create("MagnitudePruningModifier", params));
@@ -235,7 +255,7 @@ TEST_CASE("masks hold through optimizer steps, after end only with leave_enabled
 }
 
 TEST_CASE("magnitude masks hold through optimizer steps between updates") {
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 17));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 17));
   run.initialize(create("MagnitudePruningModifier", magnitude_params("cubic")));
   for (int64_t t = 0; t <= 2; ++t) run.step(t);
   const at::Tensor pattern = run.weight("fc2").eq(0);
@@ -245,7 +265,7 @@ TEST_CASE("magnitude masks hold through optimizer steps between updates") {
 }
 
 TEST_CASE("constant pruning keeps an existing zero pattern") {
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 19));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 19));
   const at::NoGradGuard no_grad;
   // a pattern from an earlier pruning run: every third weight of fc1 is zero
   at::Tensor w = run.weight("fc1");
@@ -267,7 +287,7 @@ TEST_CASE("constant pruning stops at end unless leave_enabled") {
   for (const bool leave_enabled : {true, false}) {
     CAPTURE(leave_enabled);
     const at::NoGradGuard no_grad;
-    Run run(modkit::test_models::make_mlp(16, 32, 8, 23));
+    Run run(modkit::demo_models::make_mlp(16, 32, 8, 23));
     run.weight("fc2").view({-1}).slice(0, 0, 100).zero_();
     run.initialize(create("ConstantPruningModifier",
                           Params{{"start", 1}, {"end", 3}, {"leave_enabled", leave_enabled}}));
@@ -285,7 +305,7 @@ TEST_CASE("constant pruning stops at end unless leave_enabled") {
 }
 
 TEST_CASE("global magnitude pruning reaches the global sparsity with one threshold") {
-  Run run(modkit::test_models::make_tiny_transformer(2, 16, 29));
+  Run run(modkit::demo_models::make_tiny_transformer(2, 16, 29));
   std::vector<std::string> layers;
   for (const auto& m : run.model->modules()) {
     if (m.class_name == "Linear") layers.push_back(m.name);
@@ -324,7 +344,7 @@ TEST_CASE("global magnitude pruning reaches the global sparsity with one thresho
 
 TEST_CASE("global magnitude pruning is exact with tied magnitudes and prunes at finalize without calibration") {
   const at::NoGradGuard no_grad;
-  Run run(modkit::test_models::make_mlp(8, 8, 8, 31));
+  Run run(modkit::demo_models::make_mlp(8, 8, 8, 31));
   for (const auto& layer : kMlpLayers) run.weight(layer).fill_(0.25);  // every magnitude ties
   run.initialize(create("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.3}}));
   run.session.finalize();
@@ -353,14 +373,14 @@ TEST_CASE("bad parameters are refused with clear messages") {
     Params p = magnitude_params("cubic");
     p["mask_structure"] = "3:2";
     const std::string m = message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); });
-    CHECK(m == "MagnitudePruningModifier.create failed: mask_structure '3:2': expected 'unstructured' or 'N:M' "
-               "with 0 < N < M (keep N of every M weights, e.g. '2:4'), found N=3 and M=2");
+    CHECK(m == "MagnitudePruningModifier.create failed: mask_structure '3:2': expected 'unstructured', '0:0' or "
+               "'N:M' with 0 < N < M (prune N of every M consecutive weights, e.g. '2:4'), found N=3 and M=2");
   }
   SUBCASE("mask_structure that is not N:M") {
     Params p = magnitude_params("cubic");
     p["mask_structure"] = "2-4";
     CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
-              .find("mask_structure '2-4': expected 'unstructured' or 'N:M'") != std::string::npos);
+              .find("mask_structure '2-4': expected 'unstructured', '0:0' or 'N:M'") != std::string::npos);
   }
   SUBCASE("update 0") {
     Params p = magnitude_params("cubic");
@@ -384,7 +404,7 @@ TEST_CASE("bad parameters are refused with clear messages") {
 TEST_CASE("targets that match nothing are named in the error") {
   for (const std::string type : {"MagnitudePruningModifier", "ConstantPruningModifier", "GlobalMagnitudePruningModifier"}) {
     CAPTURE(type);
-    Run run(modkit::test_models::make_mlp(16, 32, 8, 37));
+    Run run(modkit::demo_models::make_mlp(16, 32, 8, 37));
     Params p = type == "MagnitudePruningModifier" ? magnitude_params("cubic")
                : type == "ConstantPruningModifier" ? Params::object()
                                                    : Params{{"sparsity", 0.5}};
@@ -393,7 +413,7 @@ TEST_CASE("targets that match nothing are named in the error") {
     CHECK(m == type + ".on_initialize failed: targets [\"Conv2d\", \"re:.*q_proj\"] match no module");
     CHECK_FALSE(run.session.initialized());
   }
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 37));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 37));
   Params p = Params{{"targets", "Linear"}, {"ignore", {"fc1", "fc2"}}};
   CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("ConstantPruningModifier", p)); })
             .find("targets [\"Linear\"] match no module once ignore [\"fc1\", \"fc2\"] is applied") !=
@@ -401,7 +421,7 @@ TEST_CASE("targets that match nothing are named in the error") {
 }
 
 TEST_CASE("N:M pruning needs a last dimension divisible by M") {
-  Run run(modkit::test_models::make_mlp(6, 8, 8, 41));
+  Run run(modkit::demo_models::make_mlp(6, 8, 8, 41));
   Params p = magnitude_params("cubic");
   p["mask_structure"] = "2:4";
   CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("MagnitudePruningModifier", p)); })
@@ -410,7 +430,7 @@ TEST_CASE("N:M pruning needs a last dimension divisible by M") {
 }
 
 TEST_CASE("magnitude pruning on an epoch schedule updates at fractional epochs") {
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 43));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 43));
   run.initialize(create("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.2}, {"final_sparsity", 0.6}, {"start", 0.5}, {"end", 2},
                                {"update", 0.5}, {"update_scheduler", "linear"}}));
@@ -427,7 +447,7 @@ TEST_CASE("magnitude pruning on an epoch schedule updates at fractional epochs")
 }
 
 TEST_CASE("a pruned model saves with its zeros and without extra tensors") {
-  Run run(modkit::test_models::make_mlp(16, 32, 8, 47));
+  Run run(modkit::demo_models::make_mlp(16, 32, 8, 47));
   run.initialize(create("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.7}, {"final_sparsity", 0.7}, {"start", 0}, {"end", 1},
                                {"update", 1}}));

@@ -4,7 +4,7 @@
 #include <modkit/core/session.hpp>
 #include <modkit/plugin_quant/quant.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "tensor_operators.hpp"
 #include <ATen/ops/randn.h>
@@ -364,7 +364,7 @@ TEST_CASE("each preset puts every targeted weight on its grid and the model stil
                         Case{"W4A16_ASYM", {4, false, q::Strategy::Group, 128}, 0.15},
                         Case{"W8A8", {8, true, q::Strategy::Channel, 0}, 0.01}}) {
     CAPTURE(c.preset);
-    Run run(modkit::test_models::make_mlp(256, 128, 64, 7));
+    Run run(modkit::demo_models::make_mlp(256, 128, 64, 7));
     const at::Tensor x = at::randn({4, 256}, at::TensorOptions().dtype(at::kFloat));
     const at::Tensor before = run.forward(x);
     const at::Tensor fc1 = run.tensor("fc1", "weight").clone();
@@ -390,7 +390,7 @@ TEST_CASE("each preset puts every targeted weight on its grid and the model stil
 }
 
 TEST_CASE("W4A16 scales are absmax / 7.5 per group of 128 input columns") {
-  Run run(modkit::test_models::make_mlp(256, 128, 64, 11));
+  Run run(modkit::demo_models::make_mlp(256, 128, 64, 11));
   const at::Tensor w = run.tensor("fc1", "weight").clone();
   run.oneshot(Params{{"scheme", "W4A16"}});
   const at::Tensor scale = run.tensor("fc1", "weight_scale");
@@ -404,7 +404,7 @@ TEST_CASE("W4A16 scales are absmax / 7.5 per group of 128 input columns") {
 }
 
 TEST_CASE("config_groups choose per-module arguments: tensor, channel and asymmetric groups") {
-  Run run(modkit::test_models::make_mlp(256, 128, 64, 13));
+  Run run(modkit::demo_models::make_mlp(256, 128, 64, 13));
   const at::Tensor fc1 = run.tensor("fc1", "weight").clone(), fc2 = run.tensor("fc2", "weight").clone();
   run.oneshot(Params::parse(R"({"config_groups": {
       "first": {"targets": ["fc1"], "weights": {"num_bits": 4, "type": "int", "symmetric": false,
@@ -422,14 +422,14 @@ TEST_CASE("config_groups choose per-module arguments: tensor, channel and asymme
   CHECK(values<float>(run.tensor("fc2", "weight")) == r2.value);
   CHECK(values<int64_t>(run.tensor("fc2", "input_quant_args")) == std::vector<int64_t>{8, 1, 3, 0, 1});
   // strategy inferred from group_size, as compressed-tensors does
-  Run inferred(modkit::test_models::make_mlp(256, 128, 64, 13));
+  Run inferred(modkit::demo_models::make_mlp(256, 128, 64, 13));
   inferred.oneshot(Params::parse(
       R"({"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 128}}}})"));
   CHECK(inferred.tensor("fc1", "weight_scale").sizes() == at::IntArrayRef{128, 2});
 }
 
 TEST_CASE("ignore leaves modules untouched") {
-  Run run(modkit::test_models::make_tiny_transformer(1, 128, 17));
+  Run run(modkit::demo_models::make_tiny_transformer(1, 128, 17));
   const at::Tensor head = run.tensor("lm_head", "weight").clone();
   const at::Tensor q_proj = run.tensor("layers.0.self_attn.q_proj", "weight").clone();
   run.oneshot(Params{{"scheme", "W4A16"}, {"ignore", {"lm_head"}}});
@@ -443,21 +443,21 @@ TEST_CASE("ignore leaves modules untouched") {
 }
 
 TEST_CASE("a group size that does not divide in_features is explained") {
-  Run run(modkit::test_models::make_mlp(96, 128, 64, 19));
+  Run run(modkit::demo_models::make_mlp(96, 128, 64, 19));
   const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create(Params{{"scheme", "W4A16"}})); });
   CHECK(m == "QuantizationModifier.on_initialize failed: group_size 128 of the scheme does not divide the in_features "
              "of 'fc1' (in_features 96): add it to ignore, or choose a group_size that divides every targeted "
              "in_features (16, 32)");
   CHECK_FALSE(run.session.initialized());
   // ignoring it works
-  Run ignored(modkit::test_models::make_mlp(96, 128, 64, 19));
+  Run ignored(modkit::demo_models::make_mlp(96, 128, 64, 19));
   ignored.oneshot(Params{{"scheme", "W4A16"}, {"ignore", {"fc1"}}});
   check_on_grid(ignored, "fc2", {4, true, q::Strategy::Group, 128});
 }
 
 TEST_CASE("a Linear without output features is refused by name, before any change") {
   // fc1 is Linear(64 -> 0): dividing its element count by its rows was a SIGFPE
-  Run run(modkit::test_models::make_mlp(64, 0, 64, 37));
+  Run run(modkit::demo_models::make_mlp(64, 0, 64, 37));
   const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create(Params{{"scheme", "W8A16"}})); });
   CHECK(m == "QuantizationModifier.on_initialize failed: weight of 'fc1' is empty (shape [0, 64]): there is nothing "
              "to quantize; add it to ignore");
@@ -506,10 +506,10 @@ TEST_CASE("bad parameters are refused with clear messages") {
 }
 
 TEST_CASE("targets that match nothing, and modules in two groups, are errors") {
-  Run run(modkit::test_models::make_mlp(64, 64, 64, 23));
+  Run run(modkit::demo_models::make_mlp(64, 64, 64, 23));
   CHECK(message_of<modkit::PluginError>([&] { run.initialize(create(Params{{"scheme", "W8A16"}, {"targets", "Conv2d"}})); }) ==
         "QuantizationModifier.on_initialize failed: targets [\"Conv2d\"] match no module with a weight");
-  Run twice(modkit::test_models::make_mlp(64, 64, 64, 23));
+  Run twice(modkit::demo_models::make_mlp(64, 64, 64, 23));
   CHECK(message_of<modkit::PluginError>([&] {
           twice.initialize(create(Params::parse(R"({"config_groups": {
               "a": {"targets": ["Linear"], "weights": {}}, "b": {"targets": ["fc2"], "weights": {}}}})")));
@@ -517,7 +517,7 @@ TEST_CASE("targets that match nothing, and modules in two groups, are errors") {
 }
 
 TEST_CASE("in a training recipe it quantizes at start and again after the optimizer moved the weights") {
-  Run run(modkit::test_models::make_mlp(64, 64, 32, 29));
+  Run run(modkit::demo_models::make_mlp(64, 64, 32, 29));
   const at::Tensor original = run.tensor("fc1", "weight").clone();
   run.initialize(create(Params{{"scheme", "W8A16"}, {"start", 0}}));
   CHECK_FALSE(run.tensor("fc1", "weight").equal(original));  // start 0: quantized at initialize
@@ -535,7 +535,7 @@ TEST_CASE("in a training recipe it quantizes at start and again after the optimi
 }
 
 TEST_CASE("a quantized model saves, loads and runs with its scales") {
-  Run run(modkit::test_models::make_mlp(256, 128, 64, 31));
+  Run run(modkit::demo_models::make_mlp(256, 128, 64, 31));
   run.oneshot(Params{{"scheme", "W4A16_ASYM"}});
   const at::Tensor x = at::randn({3, 256});
   const at::Tensor y = run.forward(x);

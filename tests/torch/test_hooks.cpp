@@ -1,7 +1,7 @@
 // Tests of forward hooks on TorchScript models: graph instrumentation, shared types, removal, scopes, the ABI entry points.
 #include <modkit/torch/hooks.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "torch_test_support.hpp"
 
@@ -22,7 +22,7 @@ using modkit::HookKind;
 using modkit::Model;
 using modkit::testing::call;
 using modkit::testing::ScratchDir;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Tests of Model: load/save round trip, atomic save, load errors, module enumeration and class names.
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/ops/equal.h>
 #include <ATen/ops/ones.h>
@@ -19,7 +19,7 @@ using modkit::Model;
 using modkit::ModuleInfo;
 using modkit::testing::ScratchDir;
 using modkit::testing::thrown_message;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 

@@ -2,7 +2,7 @@
 #include <modkit/core/session.hpp>
 #include <modkit/torch/pipeline.hpp>
 #include <modkit/torch/targets.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "torch_test_support.hpp"
 
@@ -21,7 +21,7 @@ using modkit::HookKind;
 using modkit::Model;
 using modkit::PipelineKind;
 using modkit::PipelineRun;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Tests of the model services of the host table, called through the C function pointers as a plugin calls them.
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/equal.h>
@@ -21,7 +21,7 @@ using modkit::Model;
 using modkit::testing::call;
 using modkit::testing::CallResult;
 using modkit::testing::ScratchDir;
-namespace models = modkit::test_models;
+namespace models = modkit::demo_models;
 
 namespace {
 

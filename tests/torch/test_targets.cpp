@@ -1,6 +1,6 @@
 // Tests of target matching: class names, exact names, "re:" patterns with re.match semantics, ignore lists.
 #include <modkit/torch/targets.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "torch_test_support.hpp"
 
@@ -36,7 +36,7 @@ std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> 
 }  // namespace
 
 TEST_CASE("targets select modules by class name, exact name or regex, in model order") {
-  Model model(modkit::test_models::make_tiny_transformer(2, 4, 3));
+  Model model(modkit::demo_models::make_tiny_transformer(2, 4, 3));
 
   SUBCASE("a class name") {
     CHECK(match(model, {"Linear"}) == concat({kAttn0, {"layers.0.mlp.fc1", "layers.0.mlp.fc2"}, kAttn1,
@@ -65,7 +65,7 @@ TEST_CASE("targets select modules by class name, exact name or regex, in model o
 }
 
 TEST_CASE("ignore entries remove matches in the same three forms") {
-  Model model(modkit::test_models::make_tiny_transformer(2, 4, 3));
+  Model model(modkit::demo_models::make_tiny_transformer(2, 4, 3));
   CHECK(match(model, {"Linear"}, {"lm_head"}).size() == 12);
   CHECK(match(model, {"Linear"}, {"re:.*mlp"}) == concat({kAttn0, kAttn1, {"lm_head"}}));
   CHECK(match(model, {"re:layers\\.0\\.mlp"}, {"Linear"}) ==
@@ -74,7 +74,7 @@ TEST_CASE("ignore entries remove matches in the same three forms") {
 }
 
 TEST_CASE("an invalid regex is a value error naming the pattern") {
-  Model model(modkit::test_models::make_mlp(2, 2, 2, 1));
+  Model model(modkit::demo_models::make_mlp(2, 2, 2, 1));
   CHECK_STARTS_WITH(thrown_message<modkit::ValueError>([&] { match(model, {"re:fc[1"}); }),
                     "invalid regular expression in target 're:fc[1': ");
   CHECK_STARTS_WITH(thrown_message<modkit::ValueError>([&] { match(model, {"Linear"}, {"re:(a"}); }),
@@ -82,7 +82,7 @@ TEST_CASE("an invalid regex is a value error naming the pattern") {
 }
 
 TEST_CASE("a matcher reports the targets that claimed no module") {
-  Model model(modkit::test_models::make_mlp(2, 2, 2, 1));
+  Model model(modkit::demo_models::make_mlp(2, 2, 2, 1));
   modkit::TargetMatcher matcher({"Linear", "fc1", "Embedding", "re:.*act"}, {"fc2"});
   std::vector<std::string> selected;
   for (const ModuleInfo& m : model.modules()) {
@@ -94,7 +94,7 @@ TEST_CASE("a matcher reports the targets that claimed no module") {
 }
 
 TEST_CASE("model_match visits the matches through the C function table") {
-  Model model(modkit::test_models::make_tiny_transformer(1, 4, 3));
+  Model model(modkit::demo_models::make_tiny_transformer(1, 4, 3));
   const modkit_host* host = Model::host();
   REQUIRE((host->model_match != nullptr));
   const char* targets[] = {"Linear", "re:.*layernorm"};

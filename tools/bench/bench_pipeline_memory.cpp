@@ -10,7 +10,7 @@
 #include <modkit/core/logging.hpp>
 #include <modkit/core/recipe.hpp>
 #include <modkit/torch/oneshot.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/Parallel.h>
 
@@ -67,7 +67,7 @@ int child(const Config& c, modkit::PipelineKind pipeline, int fd) {
     std::cerr << "bench_pipeline_memory: no GPTQModifier in '" << c.plugin_dir << "'\n";
     return 1;
   }
-  modkit::Model model(modkit::test_models::make_tiny_transformer(c.layers, c.hidden, 1));
+  modkit::Model model(modkit::demo_models::make_tiny_transformer(c.layers, c.hidden, 1));
   const modkit::CalibrationData data =
       modkit::CalibrationData::synthetic(c.samples, {1, c.tokens, c.hidden}, 3);
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(kRecipe, "<bench>");

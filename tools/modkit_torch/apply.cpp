@@ -9,7 +9,7 @@
 #include <modkit/core/recipe.hpp>
 #include <modkit/core/signals.hpp>
 #include <modkit/torch/calibration.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/pow.h>
@@ -223,7 +223,7 @@ int run_apply(const cli::GlobalOptions& global, const cli::ApplyOptions& o) {
   run.model_name =
       o.model.empty() ? "<generated TinyTransformer: 2 layers, hidden " + std::to_string(kDefaultHidden) + ">" : o.model;
   if (calibration) run.calibration = calibration->source;
-  Model model = o.model.empty() ? Model(test_models::make_tiny_transformer(2, kDefaultHidden, 1)) : Model::load(o.model);
+  Model model = o.model.empty() ? Model(demo_models::make_tiny_transformer(2, kDefaultHidden, 1)) : Model::load(o.model);
   run.tensor_bytes_before = tensor_bytes(model.module());
   run.file_bytes_before = o.model.empty() ? serialized_bytes(model.module())
                                               : static_cast<int64_t>(fs::file_size(o.model));

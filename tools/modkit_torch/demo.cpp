@@ -4,7 +4,7 @@
 #include <modkit/core/session.hpp>
 #include <modkit/core/stage.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include "torch_tool.hpp"
 
@@ -57,8 +57,8 @@ int run_demo(const cli::GlobalOptions& global, const cli::DemoOptions& o) {
   factory.refresh();
 
   torch::manual_seed(0);
-  modkit::Model model(modkit::test_models::make_tiny_transformer(/*layers=*/2, /*hidden=*/64, /*seed=*/1));
-  modkit::Model teacher(modkit::test_models::make_tiny_transformer(2, 64, /*seed=*/2));
+  modkit::Model model(modkit::demo_models::make_tiny_transformer(/*layers=*/2, /*hidden=*/64, /*seed=*/1));
+  modkit::Model teacher(modkit::demo_models::make_tiny_transformer(2, 64, /*seed=*/2));
   const Snapshot before = snapshot(model);
 
   const modkit::Params params = {{"targets", {"Linear"}},   {"ignore", {"lm_head"}},

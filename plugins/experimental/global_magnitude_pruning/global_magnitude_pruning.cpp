@@ -119,8 +119,7 @@ class GlobalMagnitudePruningModifier final : public modkit::sdk::Modifier {
 MODKIT_EXPORT_MODIFIER(
     GlobalMagnitudePruningModifier, "0.1.0",
     "one-shot magnitude pruning with one global threshold across all target weights",
-    (ParamSpec{"targets", Type::StringList, MODKIT_JSON(["Linear"]),
-               "modules whose weights are pruned together: class names, module names or re:<regex>"}),
-    (ParamSpec{"ignore", Type::StringList, MODKIT_JSON([]), "modules left alone even when a target matches them"}),
+    (modkit::sdk::well_known::targets("modules whose weights are pruned together: class names, module names or re:<regex>")),
+    (modkit::sdk::well_known::ignore()),
     (ParamSpec{"sparsity", Type::Float, nullptr, "fraction of all target weights set to zero"}.range(
         MODKIT_JSON(0), MODKIT_JSON(1))))

@@ -4,7 +4,7 @@
 #include <modkit/core/factory.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/torch/model.hpp>
-#include <modkit/torch/test_models.hpp>
+#include <modkit/torch/demo_models.hpp>
 
 #include <torch/optim/adam.h>
 
@@ -63,7 +63,7 @@ Result train(const Options& options) {
   std::vector<modkit::StageModifiers> stages = modkit::build_stages(options.recipe, factory, true, false);
 
   torch::manual_seed(options.seed);
-  modkit::Model model(modkit::test_models::make_mlp(kIn, kHidden, kOut, options.seed + 1));
+  modkit::Model model(modkit::demo_models::make_mlp(kIn, kHidden, kOut, options.seed + 1));
   // The task: y = x A^T + b for a fixed random A and b, learnable by the MLP even at 70 % sparsity.
   const at::Tensor a = torch::randn({kOut, kIn});
   const at::Tensor b = torch::randn({kOut});

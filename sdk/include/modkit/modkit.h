@@ -106,7 +106,16 @@ enum {
 };
 
 /** One declared parameter. All texts are static UTF-8; values are JSON text so
- *  that a default reads exactly as its author wrote it. */
+ *  that a default reads exactly as its author wrote it.
+ *
+ *  Names the host reads (llmcompressor's meaning; the C++ SDK declares them in
+ *  modkit::sdk::well_known): "targets" (string list: class names, module names
+ *  or "re:<regex>") minus "ignore" (string list) are the modules a modifier
+ *  works on — the host matches them for its report and refuses targets that
+ *  match no module; "sequential_targets" (string list or null) are the blocks
+ *  of the sequential pipeline. "mask_structure" is not read by the host; its
+ *  meaning is fixed all the same: "N:M" (0 < N < M) prunes N of every M
+ *  consecutive input weights of a row, "0:0" is unstructured. */
 typedef struct modkit_param_spec {
   uint32_t struct_size;
   uint32_t type;            /* MODKIT_TYPE_* */

@@ -7,3 +7,4 @@
 #include <modkit/sdk/export.hpp>
 #include <modkit/sdk/modifier.hpp>
 #include <modkit/sdk/params.hpp>
+#include <modkit/sdk/well_known.hpp>

@@ -1,4 +1,5 @@
-// Small deterministic TorchScript models built in C++ (no Python, no downloads) for tests and demos.
+// Small deterministic TorchScript models built in C++ (no Python, no downloads): the model `modkit apply` and
+// `modkit demo` generate when given none, the training-loop example's, and the tests'.
 #pragma once
 
 #include <torch/csrc/jit/api/module.h>
@@ -6,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-namespace modkit::test_models {
+namespace modkit::demo_models {
 
 /// A linear layer like a scripted nn.Linear: parameters "weight" [out, in]
 /// and "bias" [out] (a None attribute when `bias` is false, as scripting
@@ -44,4 +45,4 @@ torch::jit::Module make_mlp(int64_t in, int64_t hidden, int64_t out, uint64_t se
 /// own type); each layer has its own weights.
 torch::jit::Module make_tiny_transformer(int64_t layers, int64_t hidden, uint64_t seed);
 
-}  // namespace modkit::test_models
+}  // namespace modkit::demo_models
