@@ -1,5 +1,25 @@
 // Tests of SmoothQuantModifier and WandaPruningModifier run by modkit::oneshot's calibration pipelines (basic and sequential) on a TorchScript transformer.
-#include "calibration_support.hpp"
+#include "plugin_harness.hpp"
+
+#include <modkit/torch/demo_models.hpp>
+
+#include "tensor_operators.hpp"
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <doctest/doctest.h>
 
 #include <modkit/core/recipe.hpp>
 #include <modkit/torch/calibration.hpp>
@@ -13,9 +33,9 @@
 #include <string>
 #include <vector>
 
-using calibration_test::plugins;
-using calibration_test::Recorder;
-using calibration_test::relative_error;
+using modkit::test::built_plugins;
+using modkit::test::Recorder;
+using modkit::test::relative_error;
 using modkit::HookKind;
 using modkit::Model;
 namespace models = modkit::demo_models;
@@ -73,7 +93,7 @@ TEST_CASE("SmoothQuant then Wanda 2:4 through oneshot's sequential pipeline: eve
   const modkit::CalibrationData data = modkit::CalibrationData::synthetic(4, {1, 32, 64}, 5);
   modkit::OneshotOptions options;
   options.calibration = &data;
-  const auto summaries = modkit::oneshot(model, modkit::Recipe::parse_toml(kSmoothing + kWanda24), plugins(), options);
+  const auto summaries = modkit::oneshot(model, modkit::Recipe::parse_toml(kSmoothing + kWanda24), built_plugins(), options);
   REQUIRE(summaries.size() == 2);
   for (const auto& s : summaries) {
     CHECK((s.pipeline == modkit::PipelineKind::Sequential));
@@ -102,7 +122,7 @@ TEST_CASE("Wanda in the sequential pipeline prunes each layer by the inputs it s
   modkit::OneshotOptions options;
   options.calibration = &data;
   const modkit::Recipe recipe = modkit::Recipe::parse_toml(kWanda24);
-  modkit::oneshot(model, recipe, plugins(), options);
+  modkit::oneshot(model, recipe, built_plugins(), options);
   for (const std::string& name : linears(model)) {
     CAPTURE(name);
     REQUIRE(inputs[name]->calls() >= 3);
@@ -133,7 +153,7 @@ TEST_CASE("SmoothQuant through oneshot's basic and sequential pipelines keeps th
     modkit::OneshotOptions options;
     options.calibration = &data;
     options.pipeline = pipeline;
-    const auto summaries = modkit::oneshot(model, modkit::Recipe::parse_toml(kSmoothing), plugins(), options);
+    const auto summaries = modkit::oneshot(model, modkit::Recipe::parse_toml(kSmoothing), built_plugins(), options);
     CHECK((summaries.at(0).pipeline == pipeline));
     const double change = relative_error(model.forward({held_out}).toTensor(), before);
     MESSAGE(name << " pipeline: relative output change " << change);

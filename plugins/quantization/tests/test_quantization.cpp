@@ -1,7 +1,6 @@
 // Tests of the shared quantization math (against a plain per-element reference) and of the QuantizationModifier plugin driven by a session.
-#include <modkit/core/errors.hpp>
-#include <modkit/core/factory.hpp>
-#include <modkit/core/session.hpp>
+#include "plugin_harness.hpp"
+
 #include <modkit/plugin_quant/quant.hpp>
 #include <modkit/torch/model.hpp>
 #include <modkit/torch/demo_models.hpp>
@@ -134,69 +133,24 @@ void check_against_reference(const at::Tensor& weight, const q::QuantArgs& a) {
 
 // ---- plugin harness ----
 
-modkit::FactoryOptions plugin_options() {
-  modkit::FactoryOptions options;
-  options.plugin_dirs = {MODKIT_TEST_PLUGIN_DIR};
-  options.use_environment = false;
-  options.use_install_dir = false;
-  return options;
-}
-
-modkit::ModifierFactory& factory() {
-  static modkit::ModifierFactory f(plugin_options());
-  static const bool refreshed = (f.refresh(), true);
-  (void)refreshed;
-  return f;
-}
-
 std::unique_ptr<modkit::Modifier> create(const Params& params) {
-  return factory().create("QuantizationModifier", true, false, params);
+  return modkit::test::make_modifier("QuantizationModifier", params);
 }
 
-struct Run {
-  std::unique_ptr<Model> model;
-  Session session;
-
-  explicit Run(torch::jit::Module module) : model(std::make_unique<Model>(std::move(module))) {
-    session.state().host = Model::host();
-    session.state().model = model->handle();
-  }
-
-  void initialize(std::unique_ptr<modkit::Modifier> modifier) {
-    StageModifiers stage;
-    stage.group = "quantization";
-    stage.index = 0;
-    stage.modifiers.push_back(std::move(modifier));
-    std::vector<StageModifiers> stages;
-    stages.push_back(std::move(stage));
-    session.initialize(std::move(stages));
-  }
-
-  // oneshot: data-free calibration events, then finalize
+// The shared harness, plus oneshot's data-free calibration events.
+struct Run : modkit::test::PluginRun {
+  using PluginRun::PluginRun;
   void oneshot(const Params& params) {
     initialize(create(params));
     session.event(EventType::CalibrationStart);
     session.event(EventType::CalibrationEnd);
     session.finalize();
   }
-
-  at::Tensor tensor(const std::string& module, const std::string& name) const { return model->get_tensor(module, name); }
-  at::Tensor forward(const at::Tensor& x) { return model->module().forward({x}).toTensor(); }
 };
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
+using modkit::test::message_of;
+using modkit::test::relative_error;
 
-double relative_error(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).norm().item<double>() / b.norm().item<double>();
-}
 
 // Every weight of `module` equals scale * (q - zero_point) with q an integer in range.
 void check_on_grid(const Run& run, const std::string& module, const q::QuantArgs& a) {
@@ -348,7 +302,7 @@ TEST_CASE("the math refuses what it cannot quantize") {
 // ================= the plugin =================
 
 TEST_CASE("QuantizationModifier is discovered in the main registry") {
-  const auto info = factory().find("QuantizationModifier");
+  const auto info = modkit::test::built_plugins().find("QuantizationModifier");
   REQUIRE(info);
   CHECK_FALSE(info->experimental);
 }
@@ -539,7 +493,7 @@ TEST_CASE("a quantized model saves, loads and runs with its scales") {
   run.oneshot(Params{{"scheme", "W4A16_ASYM"}});
   const at::Tensor x = at::randn({3, 256});
   const at::Tensor y = run.forward(x);
-  const std::string path = std::string(MODKIT_TEST_BINARY_DIR) + "/tests/quantization/quantized_mlp.pt";
+  const std::string path = std::string(MODKIT_TEST_BINARY_DIR) + "/tests/plugins/quantization/quantized_mlp.pt";
   run.model->save(path);
   Model loaded = Model::load(path);
   CHECK(loaded.module().forward({x}).toTensor().equal(y));

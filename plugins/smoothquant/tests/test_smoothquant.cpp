@@ -1,5 +1,25 @@
 // Tests of SmoothQuantModifier through a session: scales against a naive reference, unchanged outputs, int8 activation error with outliers, mappings and bad input.
-#include "calibration_support.hpp"
+#include "plugin_harness.hpp"
+
+#include <modkit/torch/demo_models.hpp>
+
+#include "tensor_operators.hpp"
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -10,11 +30,11 @@
 #include <string>
 #include <vector>
 
-using calibration_test::Calibration;
-using calibration_test::make;
-using calibration_test::message_of;
-using calibration_test::Recorder;
-using calibration_test::relative_error;
+using Calibration = modkit::test::PluginRun;
+using modkit::test::make_modifier;
+using modkit::test::message_of;
+using modkit::test::Recorder;
+using modkit::test::relative_error;
 using modkit::HookKind;
 using modkit::Params;
 namespace models = modkit::demo_models;
@@ -131,7 +151,7 @@ TEST_CASE("smoothing scales are llmcompressor's (max - min)^a / (2 max|W|)^(1-a)
       }
     }
     const auto before = snapshot(run);
-    run.start(make("SmoothQuantModifier", smooth_params(alpha)));
+    run.start(make_modifier("SmoothQuantModifier", smooth_params(alpha)));
     for (int b = 0; b < 3; ++b) run.forward(at::randn({2, 6, 32}));
     run.epoch_end(run.all());
     run.end();
@@ -159,7 +179,7 @@ TEST_CASE("the smoothed model computes the same outputs up to float error") {
   torch::jit::Module exact = run.model->module().deepcopy();
   exact.to(at::kDouble);
   const double rounding = relative_error(expected, exact.forward({held_out.to(at::kDouble)}).toTensor());
-  run.start(make("SmoothQuantModifier", smooth_params(0.5)));
+  run.start(make_modifier("SmoothQuantModifier", smooth_params(0.5)));
   for (int b = 0; b < 4; ++b) run.forward(at::randn({2, 16, 64}));
   run.epoch_end(run.all());
   run.end();
@@ -179,7 +199,7 @@ TEST_CASE("a zero weight column takes the activation range, and no scale falls b
   run.tensor("layers.0.input_layernorm", "weight")[9] = 0.0;  // channel 9: constant output, range 0
   Recorder out(*run.model, "layers.0.input_layernorm", HookKind::Forward);
   const auto before = snapshot(run);
-  run.start(make("SmoothQuantModifier",
+  run.start(make_modifier("SmoothQuantModifier",
                  smooth_params(0.5, R"([[["re:.*q_proj", "re:.*k_proj", "re:.*v_proj"], "re:.*input_layernorm"]])")));
   for (int b = 0; b < 2; ++b) run.forward(at::randn({3, 4, 16}));
   run.epoch_end(run.all());
@@ -202,7 +222,7 @@ TEST_CASE("each block is smoothed at its own SEQUENTIAL_EPOCH_END, and its hooks
   at::manual_seed(101);
   Calibration run = outlier_transformer(2, 32, 103, {4}, 30.0);
   const auto before = snapshot(run);
-  run.start(make("SmoothQuantModifier", smooth_params(0.5)));
+  run.start(make_modifier("SmoothQuantModifier", smooth_params(0.5)));
   CHECK(run.model->hook_count() == 4);  // one forward hook per smooth layer
   for (int b = 0; b < 2; ++b) run.forward(at::randn({2, 5, 32}));
   run.epoch_end(run.block("layers.0"));
@@ -223,7 +243,7 @@ TEST_CASE("num_calibration_steps limits the forwards each smooth layer observes"
   const auto before = snapshot(run);
   Params p = smooth_params(0.5, R"([[["re:.*fc1"], "re:.*post_attention_layernorm"]])");
   p["num_calibration_steps"] = 2;
-  run.start(make("SmoothQuantModifier", p));
+  run.start(make_modifier("SmoothQuantModifier", p));
   std::vector<at::Tensor> first;
   {
     Recorder out(*run.model, "layers.0.post_attention_layernorm", HookKind::Forward);
@@ -252,7 +272,7 @@ TEST_CASE("with outlier channels, per-token int8 quantization of the balance lay
   std::vector<at::Tensor> w0;
   for (const std::string& b : balance) w0.push_back(run.tensor(b).to(at::kDouble).clone());
 
-  run.start(make("SmoothQuantModifier",
+  run.start(make_modifier("SmoothQuantModifier",
                  smooth_params(0.5, R"([[["re:.*q_proj", "re:.*k_proj", "re:.*v_proj"], "re:.*input_layernorm"]])")));
   for (int b = 0; b < 8; ++b) run.forward(at::randn({4, 32, hidden}));
   run.epoch_end(run.all());
@@ -295,7 +315,7 @@ TEST_CASE("default mappings: llmcompressor's, a mapping the model lacks is skipp
   at::manual_seed(131);
   Calibration run = outlier_transformer(1, 16, 137, {1}, 10.0);
   const auto before = snapshot(run);
-  run.start(make("SmoothQuantModifier", Params::object()));
+  run.start(make_modifier("SmoothQuantModifier", Params::object()));
   CHECK(run.model->hook_count() == 1);  // q/k/v <- input_layernorm; gate/up_proj <- post_attention_layernorm is skipped
   run.forward(at::randn({2, 4, 16}));
   run.end();
@@ -303,7 +323,7 @@ TEST_CASE("default mappings: llmcompressor's, a mapping the model lacks is skipp
   CHECK(at::equal(run.tensor("layers.0.post_attention_layernorm"), before.at("layers.0.post_attention_layernorm.weight")));
 
   Calibration mlp(models::make_mlp(8, 16, 4, 139));
-  CHECK(message_of<modkit::PluginError>([&] { mlp.initialize(make("SmoothQuantModifier", Params::object())); }) ==
+  CHECK(message_of<modkit::PluginError>([&] { mlp.initialize(make_modifier("SmoothQuantModifier", Params::object())); }) ==
         "SmoothQuantModifier.on_initialize failed: no default mapping matches the model ([[\"re:.*q_proj\", "
         "\"re:.*k_proj\", \"re:.*v_proj\"], \"re:.*input_layernorm\"], [[\"re:.*gate_proj\", \"re:.*up_proj\"], "
         "\"re:.*post_attention_layernorm\"]): give mappings [[balance_layers], smooth_layer] for its module names");
@@ -311,7 +331,7 @@ TEST_CASE("default mappings: llmcompressor's, a mapping the model lacks is skipp
 
 TEST_CASE("without calibration data SmoothQuant says so") {
   Calibration run = outlier_transformer(1, 16, 149, {}, 1.0);
-  run.start(make("SmoothQuantModifier", smooth_params(0.5)));
+  run.start(make_modifier("SmoothQuantModifier", smooth_params(0.5)));
   run.epoch_end(run.all());
   CHECK(message_of<modkit::PluginError>([&] { run.session.event(modkit::EventType::CalibrationEnd); }) ==
         "SmoothQuantModifier.on_event failed: no calibration data reached any of the 2 smooth layers "
@@ -324,7 +344,7 @@ TEST_CASE("bad mappings and parameters are refused with messages naming them") {
     Calibration run(models::make_tiny_transformer(2, 32, 151));
     Params p = smooth_params(0.5, mappings);
     for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
-    return message_of<modkit::PluginError>([&] { run.initialize(make("SmoothQuantModifier", p)); });
+    return message_of<modkit::PluginError>([&] { run.initialize(make_modifier("SmoothQuantModifier", p)); });
   };
   const std::string init = "SmoothQuantModifier.on_initialize failed: ";
   CHECK(init_message(R"([[["re:.*q_proj"], "re:.*rms_norm"]])") ==
@@ -354,7 +374,7 @@ TEST_CASE("bad mappings and parameters are refused with messages naming them") {
 
   const std::string create = "SmoothQuantModifier.create failed: ";
   auto create_message = [](const Params& p) {
-    return message_of<modkit::PluginError>([&] { make("SmoothQuantModifier", p); });
+    return message_of<modkit::PluginError>([&] { make_modifier("SmoothQuantModifier", p); });
   };
   CHECK(create_message(smooth_params(0.5, R"([[["re:.*fc1"]]])")) ==
         create + "parameter 'mappings[0]': expected [balance_layers, smooth_layer] (a list of names and a name), found "
@@ -370,6 +390,6 @@ TEST_CASE("bad mappings and parameters are refused with messages naming them") {
   end["end"] = 5;
   CHECK(create_message(end) == create + "SmoothQuantModifier can only be applied in one shot: expected end to be unset, "
                                         "0 or -1, found 5");
-  CHECK(message_of<modkit::ValueError>([] { make("SmoothQuantModifier", Params{{"smoothing_strength", 1.5}}); })
+  CHECK(message_of<modkit::ValueError>([] { make_modifier("SmoothQuantModifier", Params{{"smoothing_strength", 1.5}}); })
             .rfind("SmoothQuantModifier parameter 'smoothing_strength': 1.5 is out of range [0, 1]", 0) == 0);
 }

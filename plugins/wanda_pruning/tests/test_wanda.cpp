@@ -1,5 +1,25 @@
 // Tests of WandaPruningModifier: its kernels and the plugin through a session against a naive reference, N:M masks, quality on outlier activations, bad input.
-#include "calibration_support.hpp"
+#include "plugin_harness.hpp"
+
+#include <modkit/torch/demo_models.hpp>
+
+#include "tensor_operators.hpp"
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <doctest/doctest.h>
 
 #include "wanda.hpp"
 
@@ -12,11 +32,11 @@
 #include <string>
 #include <vector>
 
-using calibration_test::Calibration;
-using calibration_test::make;
-using calibration_test::message_of;
-using calibration_test::Recorder;
-using calibration_test::relative_error;
+using Calibration = modkit::test::PluginRun;
+using modkit::test::make_modifier;
+using modkit::test::message_of;
+using modkit::test::Recorder;
+using modkit::test::relative_error;
 using modkit::HookKind;
 using modkit::Params;
 namespace models = modkit::demo_models;
@@ -232,7 +252,7 @@ TEST_CASE("the plugin prunes each block at its SEQUENTIAL_EPOCH_END with the ref
     }
   }
   const size_t recorders = run.model->hook_count();
-  run.start(make("WandaPruningModifier", Params{{"sparsity", 0.5}, {"ignore", {"lm_head"}}}));
+  run.start(make_modifier("WandaPruningModifier", Params{{"sparsity", 0.5}, {"ignore", {"lm_head"}}}));
   CHECK(run.model->hook_count() == recorders + 12);  // one forward-pre hook per targeted linear
   for (int b = 0; b < 4; ++b) run.forward(at::randn({2, 8, 32}));
 
@@ -265,7 +285,7 @@ TEST_CASE("CALIBRATION_END prunes every calibrated module no epoch end listed, 2
   Calibration run(models::make_tiny_transformer(1, 32, 31));
   Recorder fc2(*run.model, "layers.0.mlp.fc2", HookKind::ForwardPre);
   const at::Tensor original = run.tensor("layers.0.mlp.fc2").clone();
-  run.start(make("WandaPruningModifier", Params{{"mask_structure", "2:4"}, {"targets", {"re:.*mlp\\.fc\\d$"}}}));
+  run.start(make_modifier("WandaPruningModifier", Params{{"mask_structure", "2:4"}, {"targets", {"re:.*mlp\\.fc\\d$"}}}));
   for (int b = 0; b < 3; ++b) run.forward(at::randn({3, 5, 32}));
   run.epoch_end({"layers.0.self_attn"});  // lists none of the targets: nothing happens yet
   CHECK(run.tensor("layers.0.mlp.fc2").eq(0).sum().item<int64_t>() == 0);
@@ -291,7 +311,7 @@ TEST_CASE("with outlier channels Wanda's held-out output error is at most half o
     CAPTURE(c.mask);
     Calibration run(single_linear(in, out, 47));
     const at::Tensor w0 = run.tensor("proj").clone();
-    run.start(make("WandaPruningModifier", Params{{"sparsity", 0.5}, {"mask_structure", c.mask}}));
+    run.start(make_modifier("WandaPruningModifier", Params{{"sparsity", 0.5}, {"mask_structure", c.mask}}));
     for (int64_t b = 0; b < 8; ++b) run.forward(calib.slice(0, 256 * b, 256 * (b + 1)).reshape({2, 128, in}));
     run.epoch_end(run.all());
     run.end();
@@ -322,7 +342,7 @@ TEST_CASE("with outlier channels Wanda's held-out output error is at most half o
 
 TEST_CASE("without calibration data the modifier says so instead of pruning nothing") {
   Calibration run(models::make_mlp(8, 16, 4, 53));
-  run.start(make("WandaPruningModifier", Params::object()));
+  run.start(make_modifier("WandaPruningModifier", Params::object()));
   run.epoch_end(run.all());
   CHECK(message_of<modkit::PluginError>([&] { run.session.event(modkit::EventType::CalibrationEnd); }) ==
         "WandaPruningModifier.on_event failed: no calibration data reached any of the 2 modules targeted by "
@@ -331,7 +351,7 @@ TEST_CASE("without calibration data the modifier says so instead of pruning noth
 
 TEST_CASE("a session finalized without CALIBRATION_END still prunes what was calibrated") {
   Calibration run(models::make_mlp(8, 16, 4, 59));
-  run.start(make("WandaPruningModifier", Params{{"targets", "fc2"}}));
+  run.start(make_modifier("WandaPruningModifier", Params{{"targets", "fc2"}}));
   run.forward(at::randn({4, 8}));
   CHECK(run.model->hook_count() == 1);
   run.session.finalize();
@@ -345,7 +365,7 @@ TEST_CASE("bad Wanda parameters are refused with messages naming them") {
       "WandaPruningModifier.create failed: mask_structure '%': expected '0:0' (unstructured) or 'N:M' with 0 < N < "
       "M (prune N of every M consecutive weights, e.g. '2:4'), found ";
   auto create_message = [](const std::string& mask) {
-    return message_of<modkit::PluginError>([&] { make("WandaPruningModifier", Params{{"mask_structure", mask}}); });
+    return message_of<modkit::PluginError>([&] { make_modifier("WandaPruningModifier", Params{{"mask_structure", mask}}); });
   };
   auto with = [&](const std::string& mask, const std::string& found) {
     std::string m = expected;
@@ -357,19 +377,19 @@ TEST_CASE("bad Wanda parameters are refused with messages naming them") {
   CHECK(create_message("0:4") == with("0:4", "N=0 and M=4"));
   CHECK(create_message("2:x") == with("2:x", "N='2' and M='x'"));
   CHECK(create_message("unstructured") == with("unstructured", "no ':'"));  // llmcompressor's Wanda splits at ':' too
-  CHECK(message_of<modkit::ValueError>([] { make("WandaPruningModifier", Params{{"sparsity", 1.5}}); })
+  CHECK(message_of<modkit::ValueError>([] { make_modifier("WandaPruningModifier", Params{{"sparsity", 1.5}}); })
             .rfind("WandaPruningModifier parameter 'sparsity': 1.5 is out of range [0, 1]", 0) == 0);
 
   SUBCASE("N:M over in_features that M does not divide") {
     Calibration run(models::make_mlp(6, 8, 8, 61));
-    CHECK(message_of<modkit::PluginError>([&] { run.initialize(make("WandaPruningModifier", Params{{"mask_structure", "2:4"}})); }) ==
+    CHECK(message_of<modkit::PluginError>([&] { run.initialize(make_modifier("WandaPruningModifier", Params{{"mask_structure", "2:4"}})); }) ==
           "WandaPruningModifier.on_initialize failed: weight of 'fc1': mask_structure '2:4' needs in_features that is "
           "a multiple of 4, found 6");
   }
   SUBCASE("targets that match nothing") {
     Calibration run(models::make_mlp(8, 8, 8, 67));
     CHECK(message_of<modkit::PluginError>([&] {
-            run.initialize(make("WandaPruningModifier", Params{{"targets", {"Conv2d"}}, {"ignore", {"fc1"}}}));
+            run.initialize(make_modifier("WandaPruningModifier", Params{{"targets", {"Conv2d"}}, {"ignore", {"fc1"}}}));
           }) == "WandaPruningModifier.on_initialize failed: targets [\"Conv2d\"] match no module once ignore [\"fc1\"] "
                 "is applied");
   }

@@ -1,6 +1,7 @@
 // Tests of GPTQModifier and SparseGPTModifier loaded from the build tree's plugins and run on TorchScript models through their hooks.
+#include "plugin_harness.hpp"
+
 #include <modkit/core/errors.hpp>
-#include <modkit/core/factory.hpp>
 #include <modkit/core/recipe.hpp>
 #include <modkit/core/session.hpp>
 #include <modkit/plugin_obs/obs.hpp>
@@ -36,19 +37,6 @@ namespace models = modkit::demo_models;
 
 namespace {
 
-modkit::ModifierFactory& factory() {
-  static modkit::ModifierFactory f([] {
-    modkit::FactoryOptions o;
-    o.plugin_dirs = {MODKIT_TEST_PLUGIN_DIR};
-    o.use_environment = false;
-    o.use_install_dir = false;
-    return o;
-  }());
-  static const bool refreshed = (f.refresh(), true);
-  (void)refreshed;
-  return f;
-}
-
 // Every message the plugins log, through a copy of the model host whose log records them.
 std::vector<std::string>& logged() {
   static std::vector<std::string> lines;
@@ -65,37 +53,9 @@ const modkit_host* recording_host() {
   return &host;
 }
 
-// A model, a session over it with the recording host, and the plugin driven through the calibration events.
-struct Run {
-  std::unique_ptr<Model> model;
-  modkit::Session session;
-
-  explicit Run(torch::jit::Module m) : model(std::make_unique<Model>(std::move(m))) {
-    session.state().host = recording_host();
-    session.state().model = model->handle();
-    logged().clear();
-  }
-  void initialize(const std::string& type, const Params& params) {
-    modkit::StageModifiers stage;
-    stage.group = "calibration";
-    stage.modifiers.push_back(factory().create(type, true, false, params));
-    std::vector<modkit::StageModifiers> stages;
-    stages.push_back(std::move(stage));
-    session.initialize(std::move(stages));
-    session.event(EventType::CalibrationStart);
-  }
-  void forward(const at::Tensor& x) {
-    const at::NoGradGuard no_grad;
-    model->forward({x});
-  }
-  std::vector<std::string> block(const std::string& prefix) const {
-    std::vector<std::string> out;
-    for (const modkit::ModuleInfo& m : model->modules()) {
-      if (m.name.rfind(prefix + ".", 0) == 0) out.push_back(m.name);
-    }
-    return out;
-  }
-  at::Tensor weight(const std::string& module) const { return model->get_tensor(module, "weight"); }
+// The shared harness over the recording host: the plugin driven through the calibration events.
+struct Run : modkit::test::PluginRun {
+  explicit Run(torch::jit::Module m) : PluginRun(std::move(m), recording_host()) { logged().clear(); }
 };
 
 // What a module's forward-pre hook sees, accumulated the way the plugins do, until stopped.
@@ -119,15 +79,7 @@ class Inputs {
   std::unique_ptr<obs::Hessian> hessian_;
 };
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using modkit::test::message_of;
 
 bool has_tensor(const Model& model, const std::string& module, const std::string& name) {
   for (const auto& t : model.tensors(module)) {
@@ -142,7 +94,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST_CASE("the calibration plugins are discovered and declare the sequential pipeline") {
   for (const char* type : {"GPTQModifier", "SparseGPTModifier"}) {
-    const auto info = factory().find(type);
+    const auto info = modkit::test::built_plugins().find(type);
     REQUIRE(info);
     CHECK_FALSE(info->experimental);
   }
@@ -153,7 +105,7 @@ TEST_CASE("GPTQModifier quantizes each block when the pipeline says it was calib
   const std::string first = "layers.0.mlp.fc1", second = "layers.1.self_attn.q_proj";
   const at::Tensor w_first = run.weight(first).clone(), w_second = run.weight(second).clone();
   Inputs in_first(*run.model, first), in_second(*run.model, second);
-  run.initialize("GPTQModifier", Params{{"scheme", "W4A16"}, {"ignore", std::vector<std::string>{"lm_head"}}});
+  run.start("GPTQModifier", Params{{"scheme", "W4A16"}, {"ignore", std::vector<std::string>{"lm_head"}}});
   at::manual_seed(5);
   for (int i = 0; i < 3; ++i) run.forward(at::randn({2, 16, 128}));
   in_first.stop();
@@ -189,7 +141,7 @@ TEST_CASE("GPTQModifier quantizes each block when the pipeline says it was calib
 TEST_CASE("GPTQModifier with actorder group stores weight_g_idx, the group of every input column") {
   Run run(models::make_tiny_transformer(1, 128, 4));
   const std::string fc2 = "layers.0.mlp.fc2";
-  run.initialize("GPTQModifier",
+  run.start("GPTQModifier",
                  Params{{"config_groups", Params::object({{"g", Params::object({{"targets", std::vector<std::string>{"re:.*mlp.*"}},
                                                                                 {"weights", Params::object({{"num_bits", 4}, {"strategy", "group"}, {"group_size", 64}, {"actorder", "group"}})}})}})}});
   at::manual_seed(6);
@@ -214,7 +166,7 @@ TEST_CASE("SparseGPTModifier prunes to llmcompressor's counts: 50 % per block pl
     const std::string fc2 = "layers.0.mlp.fc2";  // 128 x 256: two blocks of 128 columns
     const at::Tensor w0 = run.weight(fc2).clone();
     Inputs inputs(*run.model, fc2);
-    run.initialize("SparseGPTModifier", Params{{"mask_structure", structure}, {"targets", std::vector<std::string>{"re:.*mlp.*"}}});
+    run.start("SparseGPTModifier", Params{{"mask_structure", structure}, {"targets", std::vector<std::string>{"re:.*mlp.*"}}});
     at::manual_seed(7);
     for (int i = 0; i < 4; ++i) run.forward(at::randn({2, 16, 128}));
     run.session.event(EventType::SequentialEpochEnd, std::nullopt, std::nullopt, run.block("layers.0"));
@@ -254,7 +206,7 @@ name = "quantization"
   const modkit::CalibrationData data = modkit::CalibrationData::synthetic(4, {1, 32, 128}, 9);
   modkit::OneshotOptions options;
   options.calibration = &data;
-  const auto summaries = modkit::oneshot(model, recipe, factory(), options);
+  const auto summaries = modkit::oneshot(model, recipe, modkit::test::built_plugins(), options);
   REQUIRE(summaries.size() == 2);
   for (const auto& s : summaries) {
     CHECK((s.pipeline == modkit::PipelineKind::Sequential));
@@ -272,51 +224,51 @@ name = "quantization"
 TEST_CASE("the calibration plugins name what is wrong with their input") {
   SUBCASE("a group size that does not divide in_features") {
     Run run(models::make_tiny_transformer(1, 96, 1));
-    CHECK(contains(error_of([&] { run.initialize("GPTQModifier", Params{{"scheme", "W4A16"}}); }),
+    CHECK(contains(message_of([&] { run.start("GPTQModifier", Params{{"scheme", "W4A16"}}); }),
                    "group_size 128 of the scheme does not divide the in_features of 'layers.0.self_attn.q_proj' "
                    "(in_features 96)"));
   }
   SUBCASE("targets that match nothing") {
     Run run(models::make_tiny_transformer(1, 128, 1));
-    CHECK(contains(error_of([&] { run.initialize("GPTQModifier", Params{{"scheme", "W8A16"}, {"targets", std::vector<std::string>{"Conv2d"}}}); }),
+    CHECK(contains(message_of([&] { run.start("GPTQModifier", Params{{"scheme", "W8A16"}, {"targets", std::vector<std::string>{"Conv2d"}}}); }),
                    "targets [\"Conv2d\"] match no module with a weight"));
     Run run2(models::make_tiny_transformer(1, 128, 1));
-    CHECK(contains(error_of([&] { run2.initialize("SparseGPTModifier", Params{{"targets", std::vector<std::string>{"Conv2d"}}}); }),
+    CHECK(contains(message_of([&] { run2.start("SparseGPTModifier", Params{{"targets", std::vector<std::string>{"Conv2d"}}}); }),
                    "targets [\"Conv2d\"] match no module"));
   }
   SUBCASE("a weight that is not 2-D") {
     Run run(models::make_tiny_transformer(1, 128, 1));
-    CHECK(contains(error_of([&] { run.initialize("SparseGPTModifier", Params{{"targets", std::vector<std::string>{"LayerNorm"}}}); }),
+    CHECK(contains(message_of([&] { run.start("SparseGPTModifier", Params{{"targets", std::vector<std::string>{"LayerNorm"}}}); }),
                    "weight of 'layers.0.input_layernorm' has shape [128]: SparseGPTModifier prunes Linear weights"));
     Run run2(models::make_tiny_transformer(1, 128, 1));
-    CHECK(contains(error_of([&] { run2.initialize("GPTQModifier", Params{{"scheme", "W8A16"}, {"targets", std::vector<std::string>{"LayerNorm"}}}); }),
+    CHECK(contains(message_of([&] { run2.start("GPTQModifier", Params{{"scheme", "W8A16"}, {"targets", std::vector<std::string>{"LayerNorm"}}}); }),
                    "weight of 'layers.0.input_layernorm' has 1 dimension(s); the channel strategy needs"));
   }
   SUBCASE("mask structures that cannot work") {
-    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "4:2"}}); }),
+    CHECK(contains(message_of([&] { modkit::test::built_plugins().create("SparseGPTModifier", true, false, Params{{"mask_structure", "4:2"}}); }),
                    "mask_structure '4:2': expected '0:0' (unstructured) or 'N:M' with 0 < N < M (prune N of every M "
                    "consecutive weights, e.g. '2:4'), found N=4 and M=2"));
-    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:128"}}); }),
+    CHECK(contains(message_of([&] { modkit::test::built_plugins().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:128"}}); }),
                    "mask_structure '2:128': M = 128 is above 64, the largest group SparseGPTModifier prunes"));
     // llmcompressor's SparseGPT splits mask_structure at ':': "unstructured" is magnitude pruning's word only
-    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "unstructured"}}); }),
+    CHECK(contains(message_of([&] { modkit::test::built_plugins().create("SparseGPTModifier", true, false, Params{{"mask_structure", "unstructured"}}); }),
                    "mask_structure 'unstructured': expected '0:0' (unstructured) or 'N:M'"));
-    CHECK(contains(error_of([&] { factory().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:3"}}); }),
+    CHECK(contains(message_of([&] { modkit::test::built_plugins().create("SparseGPTModifier", true, false, Params{{"mask_structure", "2:3"}}); }),
                    "block_size 128 is not a multiple of M = 3 of mask_structure '2:3'"));
     Run run(models::make_tiny_transformer(1, 96, 1));
-    CHECK(contains(error_of([&] { run.initialize("SparseGPTModifier", Params{{"mask_structure", "2:64"}, {"block_size", 64}}); }),
+    CHECK(contains(message_of([&] { run.start("SparseGPTModifier", Params{{"mask_structure", "2:64"}, {"block_size", 64}}); }),
                    "needs in_features that are a multiple of 64, found 96"));
   }
   SUBCASE("actorder that conflicts with a config group's") {
-    CHECK(contains(error_of([&] {
-                     factory().create("GPTQModifier", true, false,
+    CHECK(contains(message_of([&] {
+                     modkit::test::built_plugins().create("GPTQModifier", true, false,
                                       Params{{"actorder", "weight"},
                                              {"config_groups", Params::object({{"g", Params::object({{"targets", std::vector<std::string>{"Linear"}},
                                                                                                     {"weights", Params::object({{"num_bits", 4}, {"group_size", 64}, {"actorder", "group"}})}})}})}});
                    }),
                    "actorder: cannot resolve activation ordering when both GPTQModifier.actorder and config group 'g'"));
-    CHECK(contains(error_of([&] {
-                     factory().create("QuantizationModifier", true, false,
+    CHECK(contains(message_of([&] {
+                     modkit::test::built_plugins().create("QuantizationModifier", true, false,
                                       Params{{"config_groups", Params::object({{"g", Params::object({{"targets", std::vector<std::string>{"Linear"}},
                                                                                                     {"weights", Params::object({{"num_bits", 4}, {"group_size", 64}, {"actorder", "group"}})}})}})}});
                    }),
@@ -326,7 +278,7 @@ TEST_CASE("the calibration plugins name what is wrong with their input") {
 
 TEST_CASE("a hessian that needs more dampening is a warning in the log, not a failure") {
   Run run(models::make_tiny_transformer(1, 128, 2));
-  run.initialize("SparseGPTModifier", Params{{"dampening_frac", 0.0}, {"targets", std::vector<std::string>{"layers.0.self_attn.v_proj"}}});
+  run.start("SparseGPTModifier", Params{{"dampening_frac", 0.0}, {"targets", std::vector<std::string>{"layers.0.self_attn.v_proj"}}});
   // one token: a rank-one Hessian, not positive definite without dampening
   run.forward(at::randn({1, 1, 128}));
   run.session.event(EventType::CalibrationEnd);
