@@ -3,11 +3,11 @@
 #include "lazy_plugin.hpp"
 #include "record_list.hpp"
 #include "registry_cache.hpp"
-#include <modkit/core/text.hpp>
 #include "type_map.hpp"
 #include <modkit/core/discovery.hpp>
 #include <modkit/core/errors.hpp>
 #include <modkit/core/factory.hpp>
+#include <modkit/core/text.hpp>
 #include <modkit/core/plugin_modifier.hpp>
 
 #include <boost/filesystem.hpp>
