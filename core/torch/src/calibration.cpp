@@ -1,6 +1,7 @@
 // Calibration data: torch.save archives (via torch::pickle_load), safetensors files and synthetic hidden states.
 #include <modkit/core/errors.hpp>
 #include <modkit/torch/calibration.hpp>
+#include <modkit/torch/safetensors.hpp>
 
 #include "pickle_appends.hpp"
 
@@ -99,46 +100,6 @@ std::string read_file(const std::string& path) {
   return out.str();
 }
 
-// "10" after "2": digit runs compare as numbers.
-bool natural_less(const std::string& a, const std::string& b) {
-  size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
-      size_t ie = i, je = j;
-      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
-      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
-      const std::string da = a.substr(i, ie - i), db = b.substr(j, je - j);
-      const size_t za = da.find_first_not_of('0'), zb = db.find_first_not_of('0');
-      const std::string na = za == std::string::npos ? "" : da.substr(za);
-      const std::string nb = zb == std::string::npos ? "" : db.substr(zb);
-      if (na.size() != nb.size()) return na.size() < nb.size();
-      if (na != nb) return na < nb;
-      i = ie, j = je;
-    } else {
-      if (a[i] != b[j]) return a[i] < b[j];
-      ++i, ++j;
-    }
-  }
-  return a.size() - i < b.size() - j;
-}
-
-struct DType {
-  const char* name;
-  at::ScalarType type;
-  size_t bytes;
-};
-
-const DType* find_dtype(const std::string& name) {
-  static const DType types[] = {{"F64", at::kDouble, 8}, {"F32", at::kFloat, 4},   {"F16", at::kHalf, 2},
-                                {"BF16", at::kBFloat16, 2}, {"I64", at::kLong, 8}, {"I32", at::kInt, 4},
-                                {"I16", at::kShort, 2},    {"I8", at::kChar, 1},   {"U8", at::kByte, 1},
-                                {"BOOL", at::kBool, 1}};
-  for (const DType& t : types) {
-    if (name == t.name) return &t;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 CalibrationData CalibrationData::from_ivalue(const c10::IValue& value, const std::string& source) {
@@ -159,106 +120,16 @@ CalibrationData CalibrationData::from_ivalue(const c10::IValue& value, const std
 }
 
 CalibrationData CalibrationData::parse_safetensors(const std::string& bytes, const std::string& source) {
-  if (bytes.size() < 8) {
-    fail(source, "expected a safetensors file (an 8-byte header length first), found " + std::to_string(bytes.size()) +
-                     " bytes");
-  }
-  uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
-  if (header_size > bytes.size() - 8) {
-    fail(source, "the safetensors header length is " + std::to_string(header_size) + " bytes but only " +
-                     std::to_string(bytes.size() - 8) + " follow (truncated file?)");
-  }
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
-  } catch (const nlohmann::json::exception& e) {
-    fail(source, std::string("the safetensors header is not valid JSON (") + e.what() + ")");
-  }
-  if (!header.is_object()) fail(source, "expected the safetensors header to be a JSON object, found " + std::string(header.type_name()));
-  const size_t data_size = bytes.size() - 8 - header_size;
-  const char* data = bytes.data() + 8 + header_size;
-
-  std::vector<std::string> names;
-  for (const auto& [name, entry] : header.items()) {
-    if (name != "__metadata__") names.push_back(name);
-  }
-  if (names.empty()) fail(source, "expected at least one tensor, found a safetensors file without tensors");
-  std::sort(names.begin(), names.end(), natural_less);
-
+  const safetensors::Header header =
+      safetensors::parse_header(bytes.data(), bytes.size(), "cannot read calibration data '" + source + "': ");
   CalibrationData out;
   out.source = source;
-  struct Extent {
-    uint64_t begin, end;
-    const std::string* name;
-  };
-  std::vector<Extent> extents;
-  for (const std::string& name : names) {
-    const nlohmann::json& e = header[name];
-    const std::string where = "tensor '" + name + "'";
-    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
-      fail(source, where + ": expected {dtype, shape, data_offsets}, found " + e.dump());
-    }
-    const DType* dtype = e["dtype"].is_string() ? find_dtype(e["dtype"].get<std::string>()) : nullptr;
-    if (dtype == nullptr) {
-      fail(source, where + ": expected dtype F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL, found " + e["dtype"].dump());
-    }
-    const nlohmann::json& shape = e["shape"];
-    const nlohmann::json& offsets = e["data_offsets"];
-    // element counts beyond 2^40 are refused before they can overflow
-    constexpr uint64_t kMaxElements = uint64_t{1} << 40;
-    std::vector<int64_t> sizes;
-    uint64_t numel = 1;
-    bool shape_ok = shape.is_array();
-    for (const auto& d : shape) {
-      const uint64_t n = d.is_number_unsigned() ? d.get<uint64_t>() : kMaxElements + 1;
-      if (n > kMaxElements || (n != 0 && numel > kMaxElements / n)) {
-        shape_ok = false;
-        break;
-      }
-      sizes.push_back(static_cast<int64_t>(n));
-      numel *= n;
-    }
-    if (!shape_ok) fail(source, where + ": expected a shape of non-negative integers (at most 2^40 elements), found " + shape.dump());
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
-      fail(source, where + ": expected data_offsets [begin, end], found " + offsets.dump());
-    }
-    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
-    if (begin > end || end > data_size) {
-      fail(source, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                       "] lie outside the " + std::to_string(data_size) + " data bytes (truncated file?)");
-    }
-    if (end - begin != numel * dtype->bytes) {
-      fail(source, where + ": shape " + shape.dump() + " of " + dtype->name + " needs " +
-                       std::to_string(numel * dtype->bytes) + " bytes, found " + std::to_string(end - begin));
-    }
-    extents.push_back({begin, end, &name});
-    at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(dtype->type));
-    if (end > begin) std::memcpy(t.data_ptr(), data + begin, end - begin);
+  for (const safetensors::Entry& e : header.tensors) {  // natural name order: one sample each
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.scalar_type));
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes.data() + header.data_offset + e.begin, e.end - e.begin);
     CalibrationSample s;
     s.args.push_back(t);
     out.samples.push_back(std::move(s));
-  }
-  // As the safetensors library checks: the tensors tile the data, without overlaps or holes.
-  std::sort(extents.begin(), extents.end(),
-            [](const Extent& a, const Extent& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
-  uint64_t covered = 0;
-  const std::string* previous = nullptr;
-  for (const Extent& e : extents) {
-    if (e.begin < covered) {
-      fail(source, "tensor '" + *e.name + "' (data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                       "]) overlaps tensor '" + *previous + "' (which ends at " + std::to_string(covered) + ")");
-    }
-    if (e.begin > covered) {
-      fail(source, "data bytes [" + std::to_string(covered) + ", " + std::to_string(e.begin) +
-                       ") belong to no tensor (the next is '" + *e.name + "'): expected tensors stored back to back");
-    }
-    covered = e.end;
-    previous = e.name;
-  }
-  if (covered != data_size) {
-    fail(source, "expected " + std::to_string(covered) + " data bytes after the header (the tensors' extent), found " +
-                     std::to_string(data_size));
   }
   return out;
 }

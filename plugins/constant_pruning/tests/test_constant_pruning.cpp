@@ -26,10 +26,6 @@ std::unique_ptr<modkit::Modifier> create(const std::string& type, const Params& 
 
 const std::vector<std::string> kMlpLayers{"fc1", "fc2"};
 
-int64_t expected_zeros(double sparsity, int64_t numel) {
-  return static_cast<int64_t>(std::llround(sparsity * static_cast<double>(numel)));
-}
-
 }  // namespace
 
 TEST_CASE("ConstantPruningModifier is discovered in the build tree's plugin directory") {

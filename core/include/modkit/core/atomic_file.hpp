@@ -39,7 +39,7 @@ MODKIT_CORE_API bool same_file(const std::string& a, const std::string& b);
 /// 'out.pt': "): ValueError for a bad destination (see check_output_path, a missing directory),
 /// RuntimeError for I/O failures; what `write` throws propagates unchanged.
 MODKIT_CORE_API void write_atomically(const std::string& path, const std::function<void(int fd)>& write,
-                      const std::string& prefix);
+                                      const std::string& prefix);
 
 /// The same for text.
 MODKIT_CORE_API void write_atomically(const std::string& path, const std::string& text, const std::string& prefix);

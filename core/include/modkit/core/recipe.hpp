@@ -184,8 +184,9 @@ inline bool operator!=(const Recipe& a, const Recipe& b) { return !(a == b); }
 /// types, values out of range or not among the choices, missing required
 /// parameters. Registered host-side types have no schema: only their
 /// lifecycle keys are checked. Empty when the recipe is valid.
-MODKIT_CORE_API std::vector<RecipeError> find_recipe_errors(const Recipe& recipe, const ModifierFactory& factory,
-                                            bool allow_experimental = true);
+MODKIT_CORE_API std::vector<RecipeError> find_recipe_errors(const Recipe& recipe,
+                                                            const ModifierFactory& factory,
+                                                            bool allow_experimental = true);
 
 /// Checks every modifier against `factory` and throws the first problem
 /// find_recipe_errors() reports: RecipeError "<file>:<line>:<col>: <message>".
@@ -197,6 +198,7 @@ MODKIT_CORE_API void check_recipe(const Recipe& recipe, const ModifierFactory& f
 /// check_recipe) and throws RecipeError naming the modifier's location when
 /// creating one fails. Creation follows ModifierFactory::create's precedence.
 MODKIT_CORE_API std::vector<StageModifiers> build_stages(const Recipe& recipe, const ModifierFactory& factory,
-                                         bool allow_registered = true, bool allow_experimental = true);
+                                                         bool allow_registered = true,
+                                                         bool allow_experimental = true);
 
 }  // namespace modkit
