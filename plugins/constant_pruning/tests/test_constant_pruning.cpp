@@ -15,14 +15,11 @@
 using modkit::EventType;
 using modkit::Model;
 using modkit::Params;
+using modkit::test::make_modifier;
 using modkit::test::message_of;
 using Run = modkit::test::PluginRun;
 
 namespace {
-
-std::unique_ptr<modkit::Modifier> create(const std::string& type, const Params& params) {
-  return modkit::test::make_modifier(type, params);
-}
 
 const std::vector<std::string> kMlpLayers{"fc1", "fc2"};
 
@@ -44,7 +41,7 @@ TEST_CASE("constant pruning keeps an existing zero pattern") {
   const int64_t zeros = pattern.sum().item<int64_t>();
   REQUIRE(zeros == (512 + 2) / 3);
 
-  run.initialize(create("ConstantPruningModifier", Params{{"targets", "fc1"}}));
+  run.initialize(make_modifier("ConstantPruningModifier", Params{{"targets", "fc1"}}));
   for (int64_t t = 0; t < 3; ++t) {
     run.optimizer_step(t, kMlpLayers);
     CHECK(run.weight("fc1").eq(0).equal(pattern));
@@ -59,7 +56,7 @@ TEST_CASE("constant pruning stops at end unless leave_enabled") {
     const at::NoGradGuard no_grad;
     Run run(modkit::demo_models::make_mlp(16, 32, 8, 23));
     run.weight("fc2").view({-1}).slice(0, 0, 100).zero_();
-    run.initialize(create("ConstantPruningModifier",
+    run.initialize(make_modifier("ConstantPruningModifier",
                           Params{{"start", 1}, {"end", 3}, {"leave_enabled", leave_enabled}}));
     run.optimizer_step(0, kMlpLayers);  // before start: nothing recorded, nothing held
     CHECK(run.zeros("fc2") == 0);
@@ -78,11 +75,11 @@ TEST_CASE("targets that match nothing are named in the error") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 37));
   Params p = Params::object();
   p["targets"] = {"Conv2d", "re:.*q_proj"};
-  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create("ConstantPruningModifier", p)); });
+  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(make_modifier("ConstantPruningModifier", p)); });
   CHECK(m == "ConstantPruningModifier.on_initialize failed: targets [\"Conv2d\", \"re:.*q_proj\"] match no module");
   CHECK_FALSE(run.session.initialized());
   Params q = Params{{"targets", "Linear"}, {"ignore", {"fc1", "fc2"}}};
-  CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("ConstantPruningModifier", q)); })
+  CHECK(message_of<modkit::PluginError>([&] { run.initialize(make_modifier("ConstantPruningModifier", q)); })
             .find("targets [\"Linear\"] match no module once ignore [\"fc1\", \"fc2\"] is applied") !=
         std::string::npos);
 }

@@ -15,14 +15,11 @@
 using modkit::EventType;
 using modkit::Model;
 using modkit::Params;
+using modkit::test::make_modifier;
 using modkit::test::message_of;
 using Run = modkit::test::PluginRun;
 
 namespace {
-
-std::unique_ptr<modkit::Modifier> create(const std::string& type, const Params& params) {
-  return modkit::test::make_modifier(type, params);
-}
 
 const std::vector<std::string> kMlpLayers{"fc1", "fc2"};
 
@@ -55,7 +52,7 @@ TEST_CASE("magnitude pruning follows its schedule with the exact count of zeros 
   for (const std::string scheduler : {"linear", "cubic"}) {
     CAPTURE(scheduler);
     Run run(modkit::demo_models::make_mlp(16, 32, 8, 7));
-    run.initialize(create("MagnitudePruningModifier", magnitude_params(scheduler)));
+    run.initialize(make_modifier("MagnitudePruningModifier", magnitude_params(scheduler)));
     const double start = 2, end = 10, update = 2;
     for (int64_t t = 0; t <= 12; ++t) {
       run.step(t);
@@ -82,7 +79,7 @@ TEST_CASE("the cubic schedule prunes early, the linear one evenly") {
   CHECK(scheduled("cubic", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.7));
   CHECK(scheduled("linear", 0.0, 0.8, 0, 10, 5) == doctest::Approx(0.4));
   Run cubic(modkit::demo_models::make_mlp(16, 32, 8, 3));
-  cubic.initialize(create("MagnitudePruningModifier",
+  cubic.initialize(make_modifier("MagnitudePruningModifier",
                           Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.8}, {"start", 0}, {"end", 10},
                                  {"update", 1}}));
   for (int64_t t = 0; t <= 5; ++t) cubic.step(t);
@@ -92,7 +89,7 @@ TEST_CASE("the cubic schedule prunes early, the linear one evenly") {
 TEST_CASE("magnitude pruning removes the smallest weights") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 11));
   const at::Tensor original = run.weight("fc1").abs().clone();
-  run.initialize(create("MagnitudePruningModifier",
+  run.initialize(make_modifier("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.5}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
                                {"update", 1}, {"targets", "fc1"}}));
   const at::Tensor pruned = run.weight("fc1").eq(0);
@@ -104,7 +101,7 @@ TEST_CASE("magnitude pruning removes the smallest weights") {
 
 TEST_CASE("2:4 masks leave exactly two zeros in every group of four input weights") {
   Run run(modkit::demo_models::make_tiny_transformer(1, 16, 5));
-  run.initialize(create("MagnitudePruningModifier",
+  run.initialize(make_modifier("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.0}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 4},
                                {"update", 1}, {"mask_structure", "2:4"}, {"ignore", "lm_head"}}));
   const std::vector<std::string> layers{"layers.0.self_attn.q_proj", "layers.0.mlp.fc1", "layers.0.mlp.fc2"};
@@ -129,7 +126,7 @@ TEST_CASE("N of N:M counts the pruned weights, as in llmcompressor's SparseGPT a
   Run run(modkit::demo_models::make_tiny_transformer(1, 16, 5));
   const std::string layer = "layers.0.mlp.fc1";
   const at::Tensor before = run.weight(layer).clone();
-  run.initialize(create("MagnitudePruningModifier",
+  run.initialize(make_modifier("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.5}, {"final_sparsity", 0.5}, {"start", 0}, {"end", 1},
                                {"update", 1}, {"mask_structure", "1:4"}, {"targets", layer}}));
   run.step(0);
@@ -140,7 +137,7 @@ TEST_CASE("N of N:M counts the pruned weights, as in llmcompressor's SparseGPT a
   for (const char* unstructured : {"unstructured", "0:0"}) {
     Params p = magnitude_params("cubic");
     p["mask_structure"] = unstructured;
-    CHECK_NOTHROW(create("MagnitudePruningModifier", p));
+    CHECK_NOTHROW(make_modifier("MagnitudePruningModifier", p));
   }
 }
 
@@ -150,7 +147,7 @@ TEST_CASE("masks hold through optimizer steps, after end only with leave_enabled
     Run run(modkit::demo_models::make_mlp(16, 32, 8, 13));
     Params params = magnitude_params("linear");
     params["leave_enabled"] = leave_enabled;
-    run.initialize(create("MagnitudePruningModifier", params));
+    run.initialize(make_modifier("MagnitudePruningModifier", params));
     for (int64_t t = 0; t <= 10; ++t) run.step(t);
     const at::Tensor pattern = run.weight("fc1").eq(0);
     REQUIRE(pattern.sum().item<int64_t>() == expected_zeros(0.9, 512));
@@ -169,7 +166,7 @@ TEST_CASE("masks hold through optimizer steps, after end only with leave_enabled
 
 TEST_CASE("magnitude masks hold through optimizer steps between updates") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 17));
-  run.initialize(create("MagnitudePruningModifier", magnitude_params("cubic")));
+  run.initialize(make_modifier("MagnitudePruningModifier", magnitude_params("cubic")));
   for (int64_t t = 0; t <= 2; ++t) run.step(t);
   const at::Tensor pattern = run.weight("fc2").eq(0);
   REQUIRE(pattern.sum().item<int64_t>() == expected_zeros(0.05, 256));
@@ -181,14 +178,14 @@ TEST_CASE("N:M pruning needs a last dimension divisible by M") {
   Run run(modkit::demo_models::make_mlp(6, 8, 8, 41));
   Params p = magnitude_params("cubic");
   p["mask_structure"] = "2:4";
-  CHECK(message_of<modkit::PluginError>([&] { run.initialize(create("MagnitudePruningModifier", p)); })
+  CHECK(message_of<modkit::PluginError>([&] { run.initialize(make_modifier("MagnitudePruningModifier", p)); })
             .find("weight of 'fc1': mask_structure '2:4' needs a last dimension that is a multiple of 4, found 6") !=
         std::string::npos);
 }
 
 TEST_CASE("magnitude pruning on an epoch schedule updates at fractional epochs") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 43));
-  run.initialize(create("MagnitudePruningModifier",
+  run.initialize(make_modifier("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.2}, {"final_sparsity", 0.6}, {"start", 0.5}, {"end", 2},
                                {"update", 0.5}, {"update_scheduler", "linear"}}));
   const int64_t steps_per_epoch = 4;
@@ -205,7 +202,7 @@ TEST_CASE("magnitude pruning on an epoch schedule updates at fractional epochs")
 
 TEST_CASE("a pruned model saves with its zeros and without extra tensors") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 47));
-  run.initialize(create("MagnitudePruningModifier",
+  run.initialize(make_modifier("MagnitudePruningModifier",
                         Params{{"init_sparsity", 0.7}, {"final_sparsity", 0.7}, {"start", 0}, {"end", 1},
                                {"update", 1}}));
   run.session.finalize();
@@ -224,43 +221,43 @@ TEST_CASE("bad parameters are refused with clear messages") {
   SUBCASE("final_sparsity out of range: the core's schema check") {
     Params p = magnitude_params("cubic");
     p["final_sparsity"] = 1.5;
-    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::ValueError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .rfind("MagnitudePruningModifier parameter 'final_sparsity': 1.5 is out of range [0, 1]", 0) == 0);
   }
   SUBCASE("unknown scheduler: the core's choices check") {
     Params p = magnitude_params("quadratic");
-    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::ValueError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .rfind("MagnitudePruningModifier parameter 'update_scheduler': \"quadratic\" is not one of", 0) == 0);
   }
   SUBCASE("missing init_sparsity") {
     Params p = magnitude_params("cubic");
     p.erase("init_sparsity");
-    CHECK(message_of<modkit::ValueError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::ValueError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .rfind("MagnitudePruningModifier is missing required parameter 'init_sparsity'", 0) == 0);
   }
   SUBCASE("mask_structure 3:2: the plugin's message") {
     Params p = magnitude_params("cubic");
     p["mask_structure"] = "3:2";
-    const std::string m = message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); });
+    const std::string m = message_of<modkit::PluginError>([&] { make_modifier("MagnitudePruningModifier", p); });
     CHECK(m == "MagnitudePruningModifier.create failed: mask_structure '3:2': expected 'unstructured', '0:0' or "
                "'N:M' with 0 < N < M (prune N of every M consecutive weights, e.g. '2:4'), found N=3 and M=2");
   }
   SUBCASE("mask_structure that is not N:M") {
     Params p = magnitude_params("cubic");
     p["mask_structure"] = "2-4";
-    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::PluginError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .find("mask_structure '2-4': expected 'unstructured', '0:0' or 'N:M'") != std::string::npos);
   }
   SUBCASE("update 0") {
     Params p = magnitude_params("cubic");
     p["update"] = 0;
-    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::PluginError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .find("update: expected a value greater than 0, found 0") != std::string::npos);
   }
   SUBCASE("end before start") {
     Params p = magnitude_params("cubic");
     p["end"] = 1;
-    CHECK(message_of<modkit::PluginError>([&] { create("MagnitudePruningModifier", p); })
+    CHECK(message_of<modkit::PluginError>([&] { make_modifier("MagnitudePruningModifier", p); })
               .find("end: expected a value greater than start (2), found 1") != std::string::npos);
   }
 }
@@ -269,7 +266,7 @@ TEST_CASE("targets that match nothing are named in the error") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 37));
   Params p = magnitude_params("cubic");
   p["targets"] = {"Conv2d", "re:.*q_proj"};
-  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create("MagnitudePruningModifier", p)); });
+  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(make_modifier("MagnitudePruningModifier", p)); });
   CHECK(m == "MagnitudePruningModifier.on_initialize failed: targets [\"Conv2d\", \"re:.*q_proj\"] match no module");
   CHECK_FALSE(run.session.initialized());
 }

@@ -15,14 +15,11 @@
 using modkit::EventType;
 using modkit::Model;
 using modkit::Params;
+using modkit::test::make_modifier;
 using modkit::test::message_of;
 using Run = modkit::test::PluginRun;
 
 namespace {
-
-std::unique_ptr<modkit::Modifier> create(const std::string& type, const Params& params) {
-  return modkit::test::make_modifier(type, params);
-}
 
 const std::vector<std::string> kMlpLayers{"fc1", "fc2"};
 
@@ -54,7 +51,7 @@ TEST_CASE("global magnitude pruning reaches the global sparsity with one thresho
     original.push_back(run.weight(layer).abs().clone());
     total += original.back().numel();
   }
-  run.initialize(create("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.6}}));
+  run.initialize(make_modifier("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.6}}));
   CHECK(run.zeros(layers[0]) == 0);  // one-shot: waits for calibration
   run.session.event(EventType::CalibrationStart);
   run.session.event(EventType::CalibrationEnd);
@@ -83,14 +80,14 @@ TEST_CASE("global magnitude pruning is exact with tied magnitudes and prunes at 
   const at::NoGradGuard no_grad;
   Run run(modkit::demo_models::make_mlp(8, 8, 8, 31));
   for (const auto& layer : kMlpLayers) run.weight(layer).fill_(0.25);  // every magnitude ties
-  run.initialize(create("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.3}}));
+  run.initialize(make_modifier("GlobalMagnitudePruningModifier", Params{{"sparsity", 0.3}}));
   run.session.finalize();
   CHECK(run.zeros("fc1") + run.zeros("fc2") == expected_zeros(0.3, 128));
 }
 
 TEST_CASE("a sparsity out of range is refused by the core's schema check") {
     CHECK(message_of<modkit::ValueError>([&] {
-            create("GlobalMagnitudePruningModifier", Params{{"sparsity", -0.1}});
+            make_modifier("GlobalMagnitudePruningModifier", Params{{"sparsity", -0.1}});
           }).rfind("GlobalMagnitudePruningModifier parameter 'sparsity': -0.1 is out of range [0, 1]", 0) == 0);
 }
 
@@ -98,7 +95,7 @@ TEST_CASE("targets that match nothing are named in the error") {
   Run run(modkit::demo_models::make_mlp(16, 32, 8, 37));
   Params p = Params{{"sparsity", 0.5}};
   p["targets"] = {"Conv2d", "re:.*q_proj"};
-  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(create("GlobalMagnitudePruningModifier", p)); });
+  const std::string m = message_of<modkit::PluginError>([&] { run.initialize(make_modifier("GlobalMagnitudePruningModifier", p)); });
   CHECK(m == "GlobalMagnitudePruningModifier.on_initialize failed: targets [\"Conv2d\", \"re:.*q_proj\"] match no module");
   CHECK_FALSE(run.session.initialized());
 }
